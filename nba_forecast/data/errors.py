@@ -1,0 +1,79 @@
+"""Errors for bad input data, and the result of a load that may skip bad games.
+
+Every problem names the file, the game, the row (1-based line of the file, the header being
+line 1) and what was expected, so a user can open the file and fix it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+OnError = Literal["raise", "skip"]
+
+
+class DataError(ValueError):
+    """Input data that cannot become a valid game table.
+
+    ``code`` is a stable, machine-readable name of the problem (e.g. ``non_monotonic_score``).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        problem: str,
+        *,
+        source: str | None = None,
+        game_id: str | None = None,
+        row: int | None = None,
+        expected: str | None = None,
+    ) -> None:
+        self.code = code
+        self.problem = problem
+        self.source = source
+        self.game_id = game_id
+        self.row = row
+        self.expected = expected
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = [self.source or "<input>"]
+        if self.game_id is not None:
+            where.append(f"game {self.game_id}")
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        text = f"{', '.join(where)}: {self.problem}"
+        if self.expected:
+            text += f" (expected {self.expected})"
+        return f"{text} [{self.code}]"
+
+    def with_source(self, source: str) -> DataError:
+        return DataError(
+            self.code,
+            self.problem,
+            source=source,
+            game_id=self.game_id,
+            row=self.row,
+            expected=self.expected,
+        )
+
+
+@dataclass
+class LoadResult:
+    """Valid games as a table (see ``schema``) and the problems of games that were skipped."""
+
+    games: pd.DataFrame
+    problems: list[DataError] = field(default_factory=list)
+
+    @property
+    def skipped_game_ids(self) -> list[str]:
+        return sorted({p.game_id for p in self.problems if p.game_id is not None})
+
+
+def collect(problems: list[DataError], error: DataError, on_error: OnError) -> None:
+    """Raise ``error`` or record it, depending on ``on_error``."""
+    if on_error == "raise":
+        raise error
+    problems.append(error)

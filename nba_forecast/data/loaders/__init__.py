@@ -1,0 +1,64 @@
+"""Loaders: raw play-by-play and margin files -> validated game tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from nba_forecast.data.errors import DataError, LoadResult, OnError
+from nba_forecast.data.loaders.margins import load_margins
+from nba_forecast.data.loaders.scoring_events import TIME_COLUMNS, load_scoring_events
+from nba_forecast.data.loaders.stats_pbp import load_stats_pbp
+from nba_forecast.data.loaders.tables import is_parquet
+
+Format = Literal["auto", "stats-pbp", "events", "margins"]
+FORMATS: tuple[str, ...] = ("auto", "stats-pbp", "events", "margins")
+
+__all__ = ["FORMATS", "Format", "detect_format", "load_games", "load_margins",
+           "load_scoring_events", "load_stats_pbp"]
+
+
+def detect_format(path: Path) -> str:
+    """Guess a file's format from its header (a directory holds stats.nba.com files)."""
+    if path.is_dir():
+        return "stats-pbp"
+    if is_parquet(path):
+        return "margins"
+    if not path.exists():
+        raise DataError("file_not_found", "no such file", source=str(path))
+    try:
+        header = set(pd.read_csv(path, nrows=0).columns)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError):
+        raise DataError("unreadable_file", "cannot read a CSV header", source=str(path)) from None
+    if "EVENTMSGTYPE" in header:
+        return "stats-pbp"
+    if "m_0" in header:
+        return "margins"
+    if "home" in header and header & set(TIME_COLUMNS):
+        return "events"
+    raise DataError(
+        "unknown_format", f"cannot tell the format from the header {sorted(header)[:8]}",
+        source=str(path),
+        expected="stats.nba.com play-by-play (EVENTMSGTYPE ...), scoring events "
+        "(game_id, period, elapsed_s, home, away) or margins (game_id, season, m_0 ...)",
+    )
+
+
+def load_games(
+    path: Path,
+    format: Format = "auto",
+    *,
+    metadata: pd.DataFrame | None = None,
+    on_error: OnError = "raise",
+) -> LoadResult:
+    """Load any supported file (or directory of stats.nba.com files) into a game table."""
+    kind = detect_format(path) if format == "auto" else format
+    if kind == "stats-pbp":
+        return load_stats_pbp(path, metadata=metadata, on_error=on_error)
+    if kind == "events":
+        return load_scoring_events(path, metadata=metadata, on_error=on_error)
+    if kind == "margins":
+        return load_margins(path, on_error=on_error)
+    raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
