@@ -1,0 +1,48 @@
+"""CI must fail, not pass quietly, when PostgreSQL tests are skipped under CI=true."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+INNER_TEST = """
+import pytest
+
+@pytest.mark.postgres
+def test_needs_db():
+    pytest.skip("database not reachable")
+"""
+INNER_INI = """
+[pytest]
+markers =
+    postgres: needs PostgreSQL
+"""
+
+
+@pytest.mark.parametrize(("ci", "expected"), [("true", 1), ("", 0)])
+def test_skipped_postgres_test_fails_only_under_ci(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str, expected: int
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    pytester.makepyfile(INNER_TEST)
+    pytester.makeini(INNER_INI)
+    result = pytester.runpytest_subprocess("-p", "tests.plugins.ci_guard")
+    assert result.ret == expected
+    if expected:
+        result.stdout.fnmatch_lines(["*needing PostgreSQL were skipped*"])
+
+
+@pytest.mark.postgres
+def test_postgres_fixture_reaches_the_server(postgres_url: str) -> None:
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(postgres_url)
+    with socket.create_connection((parsed.hostname, parsed.port or 5432), 2) as conn:
+        # PostgreSQL answers an SSLRequest with one byte: 'S' or 'N'
+        conn.sendall((8).to_bytes(4, "big") + (80877103).to_bytes(4, "big"))
+        assert conn.recv(1) in {b"S", b"N"}
