@@ -22,10 +22,14 @@ from nba_forecast.data.summary import season_summary
 from nba_forecast.data.writer import write_games
 from nba_forecast.settings import Settings
 
-app = typer.Typer(help="NBA halftime margin forecasts, kept good in production.",
-                  no_args_is_help=True, add_completion=False)
-data_app = typer.Typer(help="Game data: summarise, validate, import, simulate.",
-                       no_args_is_help=True)
+app = typer.Typer(
+    help="NBA halftime margin forecasts, kept good in production.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+data_app = typer.Typer(
+    help="Game data: summarise, validate, import, simulate.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 
 # tables are ~95 columns wide: keep them whole when output goes to a file or CI log
@@ -68,19 +72,25 @@ def _report_problems(result: LoadResult) -> None:
     if not result.problems:
         return
     err.print(
-        f"[yellow]{len(result.problems)} game(s) skipped[/yellow] "
-        f"({len(result.games)} valid):", markup=True, highlight=False
+        f"[yellow]{len(result.problems)} game(s) skipped[/yellow] ({len(result.games)} valid):",
+        markup=True,
+        highlight=False,
     )
     for problem in result.problems[:MAX_LISTED_PROBLEMS]:
         err.print(f"  {problem}", markup=False, highlight=False)
     if len(result.problems) > MAX_LISTED_PROBLEMS:
-        err.print(f"  ... and {len(result.problems) - MAX_LISTED_PROBLEMS} more "
-                  "(`nba-forecast data validate FILE` lists all)", markup=False)
+        err.print(
+            f"  ... and {len(result.problems) - MAX_LISTED_PROBLEMS} more "
+            "(`nba-forecast data validate FILE` lists all)",
+            markup=False,
+        )
 
 
 @data_app.command("stats")
 def data_stats(
-    file: Annotated[Path | None, typer.Argument(help="game file; default: the shipped games")] = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="game file; default: the shipped games")
+    ] = None,
     file_format: FormatOption = "auto",
 ) -> None:
     """Games by season, SD of m_24 - m_18 and the persistence forecast's MAE (m_24 = m_18)."""
@@ -97,16 +107,30 @@ def data_stats(
         title=f"{source}: halftime margin m_24 from m_18 (6:00 left in Q2)",
         caption="persistence = the naive forecast m_24 = m_18",
     )
-    for column, justify in [("season", "left"), ("type", "left"), ("games", "right"),
-                            ("mean m_24", "right"), ("sd m_24", "right"),
-                            ("sd m_24-m_18", "right"), ("persistence MAE", "right"),
-                            ("RMSE", "right")]:
+    for column, justify in [
+        ("season", "left"),
+        ("type", "left"),
+        ("games", "right"),
+        ("mean m_24", "right"),
+        ("sd m_24", "right"),
+        ("sd m_24-m_18", "right"),
+        ("persistence MAE", "right"),
+        ("RMSE", "right"),
+    ]:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in summary.itertuples(index=False):
-        season = row.season if row.season == "all" else f"{row.season}-{(int(row.season) + 1) % 100:02d}"
+        season = (
+            row.season if row.season == "all" else f"{row.season}-{(int(row.season) + 1) % 100:02d}"
+        )
         table.add_row(
-            season, row.season_type, f"{row.games:,}", f"{row.mean_m24:.2f}", f"{row.sd_m24:.2f}",
-            f"{row.sd_change:.3f}", f"{row.persistence_mae:.3f}", f"{row.persistence_rmse:.3f}",
+            season,
+            row.season_type,
+            f"{row.games:,}",
+            f"{row.mean_m24:.2f}",
+            f"{row.sd_m24:.2f}",
+            f"{row.sd_change:.3f}",
+            f"{row.persistence_mae:.3f}",
+            f"{row.persistence_rmse:.3f}",
             end_section=row.season == "all",
         )
     out.print(table)
@@ -161,9 +185,12 @@ def data_simulate(
     output: Annotated[Path, typer.Option("--out", "-o", help="output .parquet, .csv or .csv.gz")],
     games: Annotated[int, typer.Option(min=1, help="number of games")] = 10_000,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    drift: Annotated[str, typer.Option(
-        help="linear drift, e.g. 'pace=1.0:1.1,three_share=1.0:1.4,home_advantage=4.5:2'"
-    )] = "",
+    drift: Annotated[
+        str,
+        typer.Option(
+            help="linear drift, e.g. 'pace=1.0:1.1,three_share=1.0:1.4,home_advantage=4.5:2'"
+        ),
+    ] = "",
     start_season: Annotated[int, typer.Option(help="season of the first game")] = 2000,
 ) -> None:
     """Simulate games (possession-level, calibrated on the real data), optionally drifting."""
@@ -171,12 +198,20 @@ def data_simulate(
         schedule = DriftSchedule.parse(drift)
     except ValueError as error:
         raise _fail(str(error)) from None
-    with Progress(TextColumn("simulating {task.fields[n]:,} games"), BarColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as progress:
+    with Progress(
+        TextColumn("simulating {task.fields[n]:,} games"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
         task = progress.add_task("simulate", total=1.0, n=games)
         try:
             frame = simulate_games(
-                games, seed=seed, drift=schedule, start_season=start_season,
+                games,
+                seed=seed,
+                drift=schedule,
+                start_season=start_season,
                 progress=lambda share: progress.update(task, completed=share),
             )
         except ValueError as error:

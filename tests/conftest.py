@@ -14,8 +14,15 @@ pytest_plugins = ["pytester", "tests.plugins.ci_guard"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PBP_DIR = FIXTURES / "pbp"
-GOOD_PBP = ["0020400777", "0020900999", "0021100101", "0021300001", "0021300457",
-            "0021301230", "0021400333"]
+GOOD_PBP = [
+    "0020400777",
+    "0020900999",
+    "0021100101",
+    "0021300001",
+    "0021300457",
+    "0021301230",
+    "0021400333",
+]
 BROKEN_PBP = {"0020100210": "score_step_inconsistent", "0020100531": "non_monotonic_score"}
 DEFAULT_TEST_DATABASE = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -63,7 +63,11 @@ def first_counting_minute(period: np.ndarray, elapsed_s: np.ndarray) -> np.ndarr
 def _score_change(frame: pd.DataFrame, seq: int) -> str:
     """'home-away 104-110 -> 106-110 (period 5, 0:27 left)' for the event at ``seq``."""
     now = frame.iloc[seq]
-    before = frame.iloc[seq - 1] if seq > 0 and frame.iloc[seq - 1]["game_id"] == now["game_id"] else None
+    before = (
+        frame.iloc[seq - 1]
+        if seq > 0 and frame.iloc[seq - 1]["game_id"] == now["game_id"]
+        else None
+    )
     was = f"{before['home']}-{before['away']}" if before is not None else "0-0"
     period = int(now["period"])
     left = int(period_start(np.array([period]))[0] + period_length(np.array([period]))[0])
@@ -99,14 +103,20 @@ def _check_rows(frame: pd.DataFrame) -> list[tuple[str, int, DataError]]:
     elapsed = frame["elapsed_s"].to_numpy()
     bad_period = (period < 1) | (period > MAX_PERIOD)
     found += _first_problem_per_game(
-        frame, bad_period, "period_out_of_range", "period out of range",
+        frame,
+        bad_period,
+        "period_out_of_range",
+        "period out of range",
         f"a period from 1 to {MAX_PERIOD}",
     )
     safe = np.clip(period, 1, MAX_PERIOD)
     start = period_start(safe)
     bad_clock = ~bad_period & ((elapsed < start) | (elapsed > start + period_length(safe)))
     found += _first_problem_per_game(
-        frame, bad_clock, "clock_out_of_range", "game clock outside its period",
+        frame,
+        bad_clock,
+        "clock_out_of_range",
+        "game clock outside its period",
         "a clock from 0:00 to 12:00 (5:00 in overtime)",
     )
     return found
@@ -122,7 +132,10 @@ def _check_sequence(frame: pd.DataFrame, check_steps: bool) -> list[tuple[str, i
     first |= frame["away"].to_numpy() < 0
     bad = np.concatenate([[False], same_game & ((dh < 0) | (da < 0))]) | first
     found += _first_problem_per_game(
-        frame, bad, "non_monotonic_score", "a team's score goes down",
+        frame,
+        bad,
+        "non_monotonic_score",
+        "a team's score goes down",
         "each team's score never lower than a score it showed earlier",
         detail=True,
     )
@@ -143,7 +156,9 @@ def _check_sequence(frame: pd.DataFrame, check_steps: bool) -> list[tuple[str, i
         )
         bad = np.concatenate([[False], bad_step]) | (starts & ~ok0)
         found += _first_problem_per_game(
-            frame, bad, "score_step_inconsistent",
+            frame,
+            bad,
+            "score_step_inconsistent",
             "a scoring event does not add 1 (free throw) or 2-3 (field goal) points to one team",
             "no missing, duplicated or mistimed scoring rows",
             detail=True,
@@ -155,7 +170,9 @@ def _check_sequence(frame: pd.DataFrame, check_steps: bool) -> list[tuple[str, i
         per_game = pd.Series(pair_rows).groupby(frame["game_id"].to_numpy()).transform("sum")
         bad = pair_rows & (per_game.to_numpy() >= 2)
         found += _first_problem_per_game(
-            frame, bad, "clock_anomaly",
+            frame,
+            bad,
+            "clock_anomaly",
             "two or more pairs of consecutive made field goals share one clock second",
             "a working game clock",
         )
@@ -173,11 +190,14 @@ def _check_scoreless_gaps(frame: pd.DataFrame) -> list[tuple[str, int, DataError
     previous = scoring.groupby(["game_id", "period"], sort=False)["elapsed_s"].shift()
     since = previous.fillna(pd.Series(period_start(scoring["period"].to_numpy()), scoring.index))
     bad = np.zeros(len(frame), dtype=bool)
-    bad[frame.index.get_indexer(scoring.index[(scoring["elapsed_s"] - since) > MAX_SCORELESS_S])] = (
-        True
-    )
+    bad[
+        frame.index.get_indexer(scoring.index[(scoring["elapsed_s"] - since) > MAX_SCORELESS_S])
+    ] = True
     return _first_problem_per_game(
-        frame, bad, "clock_anomaly", "more than 6:00 of a regulation period without points",
+        frame,
+        bad,
+        "clock_anomaly",
+        "more than 6:00 of a regulation period without points",
         "a working game clock",
     )
 
@@ -236,8 +256,12 @@ def _sample(frame: pd.DataFrame) -> pd.DataFrame:
     minute = first_counting_minute(period, frame["elapsed_s"].to_numpy())
     home = np.zeros((len(game_ids), N_MINUTES + 1), dtype=np.int32)
     away = np.zeros_like(home)
-    np.maximum.at(home, (codes[regulation], minute[regulation]), frame["home"].to_numpy()[regulation])
-    np.maximum.at(away, (codes[regulation], minute[regulation]), frame["away"].to_numpy()[regulation])
+    np.maximum.at(
+        home, (codes[regulation], minute[regulation]), frame["home"].to_numpy()[regulation]
+    )
+    np.maximum.at(
+        away, (codes[regulation], minute[regulation]), frame["away"].to_numpy()[regulation]
+    )
     margins = (np.maximum.accumulate(home, axis=1) - np.maximum.accumulate(away, axis=1)).astype(
         np.float64
     )

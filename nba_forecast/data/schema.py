@@ -67,10 +67,7 @@ ARROW_SCHEMA = pa.schema(
         pa.field("game_date", pa.date32()),
         pa.field("home_team", pa.string()),
         pa.field("away_team", pa.string()),
-        *[
-            pa.field(c, pa.int16(), nullable=int(c[2:]) > HALFTIME_MINUTE)
-            for c in MARGIN_COLUMNS
-        ],
+        *[pa.field(c, pa.int16(), nullable=int(c[2:]) > HALFTIME_MINUTE) for c in MARGIN_COLUMNS],
         pa.field("final_home", pa.int16()),
         pa.field("final_away", pa.int16()),
         pa.field("n_periods", pa.int8()),
@@ -102,7 +99,9 @@ class Game:
                 f"minute margins (m_0 through at least m_24), got {len(self.margins)}"
             )
         if self.margins[0] != 0:
-            raise ValueError(f"game {self.game_id}: m_0 must be 0 at tip-off, got {self.margins[0]}")
+            raise ValueError(
+                f"game {self.game_id}: m_0 must be 0 at tip-off, got {self.margins[0]}"
+            )
 
     @property
     def complete(self) -> bool:
@@ -115,7 +114,9 @@ class Game:
 def season_from_game_id(game_id: str) -> tuple[int, str]:
     """Season start year and type from a stats.nba.com id (``002YYGGGGG``)."""
     if len(game_id) != 10 or not game_id.isdigit() or game_id[:2] != "00":
-        raise ValueError(f"not a stats.nba.com game id (expected 10 digits '00TYY#####'): {game_id!r}")
+        raise ValueError(
+            f"not a stats.nba.com game id (expected 10 digits '00TYY#####'): {game_id!r}"
+        )
     yy = int(game_id[3:5])
     season = 1900 + yy if yy >= 46 else 2000 + yy
     return season, SEASON_TYPES.get(game_id[2], "unknown")
@@ -139,11 +140,8 @@ def games_to_frame(games: Iterable[Game]) -> pd.DataFrame:
     rows = []
     for g in games:
         margins = list(g.margins) + [None] * (N_MINUTES + 1 - len(g.margins))
-        rows.append(
-            [g.game_id, g.season, g.season_type, g.game_date, g.home_team, g.away_team]
-            + margins
-            + [g.final_home, g.final_away, g.n_periods]
-        )
+        meta = [g.game_id, g.season, g.season_type, g.game_date, g.home_team, g.away_team]
+        rows.append([*meta, *margins, g.final_home, g.final_away, g.n_periods])
     if not rows:
         return empty_games()
     return conform(pd.DataFrame(rows, columns=COLUMNS))

@@ -40,8 +40,13 @@ def load_shipped_events() -> pd.DataFrame:
     """Every first-half scoring event: ``game_id, period, elapsed_s, home, away``."""
     return pd.read_csv(
         shipped_path(EVENTS_FILE),
-        dtype={"game_id": str, "period": "int8", "elapsed_s": "int16",
-               "home": "int16", "away": "int16"},
+        dtype={
+            "game_id": str,
+            "period": "int8",
+            "elapsed_s": "int16",
+            "home": "int16",
+            "away": "int16",
+        },
     )
 
 

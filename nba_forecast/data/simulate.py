@@ -78,7 +78,9 @@ class DriftSchedule:
             try:
                 values[name] = (float(start), float(end))
             except ValueError:
-                raise ValueError(f"bad drift term {part!r}: START and END must be numbers") from None
+                raise ValueError(
+                    f"bad drift term {part!r}: START and END must be numbers"
+                ) from None
         schedule = cls(**values)
         for name in ("pace", "three_share"):
             if min(getattr(schedule, name)) <= 0:
@@ -184,8 +186,11 @@ def _game_parameters(
 
 def _subset(games: _Games, mask: NDArray[np.bool_]) -> _Games:
     return _Games(
-        games.mean_possession_s[mask], games.thresholds[mask], games.edge[mask],
-        games.reversion, games.rng,
+        games.mean_possession_s[mask],
+        games.thresholds[mask],
+        games.edge[mask],
+        games.reversion,
+        games.rng,
     )
 
 
@@ -248,4 +253,3 @@ def simulate_games(
     frame["n_periods"] = periods
     logger.info("simulated %d games (seed %d, %s)", n_games, seed, drift)
     return conform(frame[COLUMNS])
-

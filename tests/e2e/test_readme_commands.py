@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.e2e
 def test_make_demo_prints_the_shipped_data_summary() -> None:
-    result = subprocess.run(["make", "demo"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600, check=False)
+    result = subprocess.run(
+        ["make", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert "22,387" in result.stdout and "persistence" in result.stdout

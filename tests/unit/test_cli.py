@@ -56,8 +56,9 @@ def test_import_strict_writes_nothing_when_a_game_is_bad(tmp_path: Path) -> None
 
 def test_import_events_and_margins_formats(tmp_path: Path) -> None:
     events = tmp_path / "events.csv"
-    events.write_text("game_id,period,clock,home,away\n0021300001,1,11:00,2,0\n"
-                      "0021300001,2,0:00,2,3\n")
+    events.write_text(
+        "game_id,period,clock,home,away\n0021300001,1,11:00,2,0\n0021300001,2,0:00,2,3\n"
+    )
     first = tmp_path / "first.csv.gz"
     result = run("data", "import", str(events), "--format", "events", "--out", str(first))
     assert result.exit_code == 0, result.output
@@ -72,8 +73,18 @@ def test_import_events_and_margins_formats(tmp_path: Path) -> None:
 
 def test_simulate_writes_games_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "sim.parquet"
-    result = run("data", "simulate", "--games", "500", "--seed", "3", "--out", str(out),
-                 "--drift", "pace=1:1.1")
+    result = run(
+        "data",
+        "simulate",
+        "--games",
+        "500",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--drift",
+        "pace=1:1.1",
+    )
     assert result.exit_code == 0, result.output
     assert "wrote 500 simulated games" in result.output
     assert len(load_margins(out).games) == 500
@@ -85,8 +96,19 @@ def test_simulate_writes_games_and_reports(tmp_path: Path) -> None:
         (["data", "stats", "missing.csv"], "no such file"),
         (["data", "stats", "--format", "xml", "x.csv"], "unknown --format"),
         (["data", "validate", "missing.csv"], "no such file"),
-        (["data", "simulate", "--games", "10", "--drift", "speed=1:2", "--out", "{tmp}/s.parquet"],
-         "bad drift term"),
+        (
+            [
+                "data",
+                "simulate",
+                "--games",
+                "10",
+                "--drift",
+                "speed=1:2",
+                "--out",
+                "{tmp}/s.parquet",
+            ],
+            "bad drift term",
+        ),
         (["data", "simulate", "--games", "10", "--out", "{tmp}/s.txt"], "unknown output type"),
         (["data", "import", "{tmp}/header.csv", "--out", "{tmp}/o.parquet"], "unknown_format"),
         (["data", "import", "{tmp}/empty_dir", "--out", "{tmp}/o.parquet"], "no .csv"),

@@ -20,8 +20,18 @@ from nba_forecast.data.schema import (
 
 
 def test_game_record_validates_and_round_trips() -> None:
-    full = Game("0021300001", 2013, "regular", dt.date(2013, 10, 29), "IND", "ORL",
-                tuple(range(49)), 97, 87, 4)
+    full = Game(
+        "0021300001",
+        2013,
+        "regular",
+        dt.date(2013, 10, 29),
+        "IND",
+        "ORL",
+        tuple(range(49)),
+        97,
+        87,
+        4,
+    )
     half = Game("0021300002", 2013, "regular", None, None, None, (0,) * 25)
     frame = games_to_frame([full, half])
     assert frame_to_games(frame) == [full, half]
@@ -35,8 +45,12 @@ def test_game_record_validates_and_round_trips() -> None:
 
 @pytest.mark.parametrize(
     ("game_id", "expected"),
-    [("0029600001", (1996, "regular")), ("0041200101", (2012, "playoff")),
-     ("0021400333", (2014, "regular")), ("0012000001", (2020, "preseason"))],
+    [
+        ("0029600001", (1996, "regular")),
+        ("0041200101", (2012, "playoff")),
+        ("0021400333", (2014, "regular")),
+        ("0012000001", (2020, "preseason")),
+    ],
 )
 def test_season_from_game_id(game_id: str, expected: tuple[int, str]) -> None:
     assert season_from_game_id(game_id) == expected
@@ -44,16 +58,22 @@ def test_season_from_game_id(game_id: str, expected: tuple[int, str]) -> None:
 
 @pytest.mark.parametrize("bad", ["21300001", "00213000011", "abc", "1021300001"])
 def test_season_from_bad_game_id(bad: str) -> None:
-    with pytest.raises(ValueError, match="stats.nba.com game id"):
+    with pytest.raises(ValueError, match=r"stats\.nba\.com game id"):
         season_from_game_id(bad)
 
 
 @pytest.mark.parametrize(
     ("period", "elapsed", "minute"),
-    [(1, 0, 1),  # 12:00 of Q1 counts toward m_1
-     (1, 60, 1), (1, 61, 2), (1, 720, 12),  # 0:00 of Q1 counts at the quarter end
-     (2, 720, 13),  # 12:00 of Q2 (e.g. a technical) does not
-     (2, 1440, 24), (3, 1440, 25), (4, 2880, 48)],
+    [
+        (1, 0, 1),  # 12:00 of Q1 counts toward m_1
+        (1, 60, 1),
+        (1, 61, 2),
+        (1, 720, 12),  # 0:00 of Q1 counts at the quarter end
+        (2, 720, 13),  # 12:00 of Q2 (e.g. a technical) does not
+        (2, 1440, 24),
+        (3, 1440, 25),
+        (4, 2880, 48),
+    ],
 )
 def test_first_counting_minute(period: int, elapsed: int, minute: int) -> None:
     assert first_counting_minute(np.array([period]), np.array([elapsed]))[0] == minute
@@ -66,9 +86,14 @@ def _reference_margins(events: list[tuple[int, int, int, int]]) -> list[float]:
     for m in range(49):
         boundary = 60 * m
         bp = -(-boundary // 720)
-        counted = [(h, a) for p, e, h, a in events
-                   if p <= 4 and (e < boundary or (e == boundary and p <= bp))]
-        out.append(max((h for h, _ in counted), default=0) - max((a for _, a in counted), default=0))
+        counted = [
+            (h, a)
+            for p, e, h, a in events
+            if p <= 4 and (e < boundary or (e == boundary and p <= bp))
+        ]
+        out.append(
+            max((h for h, _ in counted), default=0) - max((a for _, a in counted), default=0)
+        )
     return out
 
 

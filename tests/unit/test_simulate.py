@@ -26,7 +26,8 @@ def test_matches_real_data_within_ten_percent(
     simulated: pd.DataFrame, shipped_games: pd.DataFrame
 ) -> None:
     assert _per_minute_variance(simulated) == pytest.approx(
-        _per_minute_variance(shipped_games), rel=0.10)
+        _per_minute_variance(shipped_games), rel=0.10
+    )
     assert _sd_change(simulated) == pytest.approx(_sd_change(shipped_games), rel=0.10)
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pytest
 
@@ -22,7 +24,7 @@ def test_no_game_in_two_splits_and_every_game_placed(shipped_games: pd.DataFrame
 def test_no_split_looks_ahead(shipped_games: pd.DataFrame) -> None:
     splits = split_games(shipped_games, SHIPPED_SPLIT)
     dates = {name: order_dates(frame) for name, frame in splits.items()}
-    for earlier, later in zip(SPLIT_NAMES, SPLIT_NAMES[1:], strict=False):
+    for earlier, later in itertools.pairwise(SPLIT_NAMES):
         assert dates[earlier].max() < dates[later].min(), (earlier, later)
     for frame in splits.values():
         assert order_dates(frame).is_monotonic_increasing
@@ -39,8 +41,9 @@ def test_undated_playoffs_follow_their_regular_season(shipped_games: pd.DataFram
 
 
 def test_explicit_train_seasons_leave_the_rest_unused(shipped_games: pd.DataFrame) -> None:
-    split = SeasonSplit(train=[2008, 2009, 2010], validation=[2011], calibration=[2012],
-                        test=[2013])
+    split = SeasonSplit(
+        train=[2008, 2009, 2010], validation=[2011], calibration=[2012], test=[2013]
+    )
     splits = split_games(shipped_games, split)
     assert set(splits["train"]["season"]) == {2008, 2009, 2010}
     assert set(splits["test"]["season"]) == {2013}
@@ -49,7 +52,10 @@ def test_explicit_train_seasons_leave_the_rest_unused(shipped_games: pd.DataFram
 def test_last_seasons_helper() -> None:
     split = SeasonSplit.last_seasons(range(1996, 2015), n_test=2)
     assert (list(split.validation), list(split.calibration), list(split.test)) == (
-        [2011], [2012], [2013, 2014])
+        [2011],
+        [2012],
+        [2013, 2014],
+    )
     with pytest.raises(ValueError, match="at least 5 seasons"):
         SeasonSplit.last_seasons([2013, 2014])
 

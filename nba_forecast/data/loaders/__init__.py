@@ -16,8 +16,15 @@ from nba_forecast.data.loaders.tables import is_parquet
 Format = Literal["auto", "stats-pbp", "events", "margins"]
 FORMATS: tuple[str, ...] = ("auto", "stats-pbp", "events", "margins")
 
-__all__ = ["FORMATS", "Format", "detect_format", "load_games", "load_margins",
-           "load_scoring_events", "load_stats_pbp"]
+__all__ = [
+    "FORMATS",
+    "Format",
+    "detect_format",
+    "load_games",
+    "load_margins",
+    "load_scoring_events",
+    "load_stats_pbp",
+]
 
 
 def detect_format(path: Path) -> str:
@@ -39,7 +46,8 @@ def detect_format(path: Path) -> str:
     if "home" in header and header & set(TIME_COLUMNS):
         return "events"
     raise DataError(
-        "unknown_format", f"cannot tell the format from the header {sorted(header)[:8]}",
+        "unknown_format",
+        f"cannot tell the format from the header {sorted(header)[:8]}",
         source=str(path),
         expected="stats.nba.com play-by-play (EVENTMSGTYPE ...), scoring events "
         "(game_id, period, elapsed_s, home, away) or margins (game_id, season, m_0 ...)",

@@ -69,40 +69,88 @@ def _checks(frame: pd.DataFrame) -> list:
 
     checks = [
         (game_id.isna() | (game_id == ""), "missing_game_id", "empty game_id", "a game id"),
-        (duplicate, "duplicate_game_id", "game id appears twice in the file",
-         "each game id once"),
-        (season.isna() | (season != season.round()) | (season < 1946) | (season > 2100),
-         "bad_season", "season " + frame["season"].astype("string").fillna("<empty>"),
-         "the year the season starts in, e.g. 2013"),
-        (pd.Series(missing_first_half.any(axis=1)), "missing_margin",
-         where(missing_first_half, "empty margin"), "m_0 .. m_24 all present"),
-        (pd.Series(not_number.any(axis=1)), "bad_margin", where(not_number, "not a number"),
-         "integer margins"),
-        (pd.Series(infinite.any(axis=1)), "nonfinite_margin", where(infinite, "infinite margin"),
-         "finite integer margins"),
-        (pd.Series(not_integer.any(axis=1)), "bad_margin", where(not_integer, "fractional margin"),
-         "integer margins (points)"),
-        (pd.Series(v[:, 0] != 0) & ~pd.Series(np.isnan(v[:, 0])), "nonzero_tipoff",
-         "m_0 is " + pd.Series(v[:, 0]).astype(str), "m_0 = 0 at tip-off"),
-        (pd.Series(gap), "incomplete_second_half", "some of m_25 .. m_48 are empty",
-         "all of m_25 .. m_48, or none (first-half-only game)"),
-        (pd.Series(swing.any(axis=1)), "impossible_margin_change",
-         where(np.pad(swing, ((0, 0), (1, 0))), "margin moves more than "
-               f"{MAX_MINUTE_SWING} points in one minute at"),
-         f"at most {MAX_MINUTE_SWING} points of margin change per minute"),
+        (duplicate, "duplicate_game_id", "game id appears twice in the file", "each game id once"),
+        (
+            season.isna() | (season != season.round()) | (season < 1946) | (season > 2100),
+            "bad_season",
+            "season " + frame["season"].astype("string").fillna("<empty>"),
+            "the year the season starts in, e.g. 2013",
+        ),
+        (
+            pd.Series(missing_first_half.any(axis=1)),
+            "missing_margin",
+            where(missing_first_half, "empty margin"),
+            "m_0 .. m_24 all present",
+        ),
+        (
+            pd.Series(not_number.any(axis=1)),
+            "bad_margin",
+            where(not_number, "not a number"),
+            "integer margins",
+        ),
+        (
+            pd.Series(infinite.any(axis=1)),
+            "nonfinite_margin",
+            where(infinite, "infinite margin"),
+            "finite integer margins",
+        ),
+        (
+            pd.Series(not_integer.any(axis=1)),
+            "bad_margin",
+            where(not_integer, "fractional margin"),
+            "integer margins (points)",
+        ),
+        (
+            pd.Series(v[:, 0] != 0) & ~pd.Series(np.isnan(v[:, 0])),
+            "nonzero_tipoff",
+            "m_0 is " + pd.Series(v[:, 0]).astype(str),
+            "m_0 = 0 at tip-off",
+        ),
+        (
+            pd.Series(gap),
+            "incomplete_second_half",
+            "some of m_25 .. m_48 are empty",
+            "all of m_25 .. m_48, or none (first-half-only game)",
+        ),
+        (
+            pd.Series(swing.any(axis=1)),
+            "impossible_margin_change",
+            where(
+                np.pad(swing, ((0, 0), (1, 0))),
+                f"margin moves more than {MAX_MINUTE_SWING} points in one minute at",
+            ),
+            f"at most {MAX_MINUTE_SWING} points of margin change per minute",
+        ),
     ]
     if "game_date" in frame.columns:
         parsed = pd.to_datetime(frame["game_date"], errors="coerce", format="mixed")
-        checks.append((parsed.isna() & frame["game_date"].notna(), "bad_date",
-                       "unparseable game_date " + frame["game_date"].astype("string"),
-                       "an ISO date, e.g. 2013-10-29"))
+        checks.append(
+            (
+                parsed.isna() & frame["game_date"].notna(),
+                "bad_date",
+                "unparseable game_date " + frame["game_date"].astype("string"),
+                "an ISO date, e.g. 2013-10-29",
+            )
+        )
     if "season_type" in frame.columns:
         known = set(SEASON_TYPES.values())
-        checks.append((frame["season_type"].notna() & ~frame["season_type"].isin(known),
-                       "bad_season_type", "season_type " + frame["season_type"].astype("string"),
-                       f"one of {', '.join(sorted(known))}"))
-    return [(pd.Series(np.asarray(m), index=frame.index), c, p if isinstance(p, str)
-             else pd.Series(np.asarray(p), index=frame.index), e) for m, c, p, e in checks]
+        checks.append(
+            (
+                frame["season_type"].notna() & ~frame["season_type"].isin(known),
+                "bad_season_type",
+                "season_type " + frame["season_type"].astype("string"),
+                f"one of {', '.join(sorted(known))}",
+            )
+        )
+    return [
+        (
+            pd.Series(np.asarray(m), index=frame.index),
+            c,
+            p if isinstance(p, str) else pd.Series(np.asarray(p), index=frame.index),
+            e,
+        )
+        for m, c, p, e in checks
+    ]
 
 
 def _complete(frame: pd.DataFrame) -> pd.DataFrame:

@@ -55,7 +55,9 @@ def attach_metadata(
                 ) from None
         season = games["game_id"].map(lambda g: derived.get(g, (None, None))[0])
         kind = games["game_id"].map(lambda g: derived.get(g, (None, None))[1])
-        games["season"] = season if "season" not in games.columns else games["season"].fillna(season)
+        games["season"] = (
+            season if "season" not in games.columns else games["season"].fillna(season)
+        )
         games["season_type"] = (
             kind if "season_type" not in games.columns else games["season_type"].fillna(kind)
         )

@@ -44,7 +44,9 @@ def _parse(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataErr
     time_column = next((c for c in TIME_COLUMNS if c in frame.columns), None)
     if time_column is None:
         raise DataError(
-            "missing_columns", "no time column", source=source,
+            "missing_columns",
+            "no time column",
+            source=source,
             expected=f"one of {', '.join(TIME_COLUMNS)}",
         )
     rows = file_rows(frame)
@@ -57,20 +59,31 @@ def _parse(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataErr
         remaining = _numeric(frame, time_column)
     checks = [
         (game_id.isna() | (game_id == ""), "missing_game_id", "empty game_id", "a game id"),
-        (period.isna() | (period != period.round()), "bad_period", "unparseable period",
-         "an integer period, 1-4 or 5+ for overtime"),
-        (remaining.isna() | (remaining != remaining.round()), "unparseable_clock",
-         f"unparseable {time_column}",
-         "whole seconds" if time_column != "clock" else "mm:ss time remaining"),
-        (home.isna() | away.isna() | (home != home.round()) | (away != away.round()),
-         "bad_score", "home/away score is not a whole number", "cumulative points, e.g. 12"),
+        (
+            period.isna() | (period != period.round()),
+            "bad_period",
+            "unparseable period",
+            "an integer period, 1-4 or 5+ for overtime",
+        ),
+        (
+            remaining.isna() | (remaining != remaining.round()),
+            "unparseable_clock",
+            f"unparseable {time_column}",
+            "whole seconds" if time_column != "clock" else "mm:ss time remaining",
+        ),
+        (
+            home.isna() | away.isna() | (home != home.round()) | (away != away.round()),
+            "bad_score",
+            "home/away score is not a whole number",
+            "cumulative points, e.g. 12",
+        ),
     ]
     errors = first_row_errors(game_id, rows, checks, source)
     keep = ~game_id.isin({e.game_id for e in errors})
     period_int = period[keep].astype(np.int64).to_numpy()
     time = remaining[keep].astype(np.int64).to_numpy()
-    elapsed = time if time_column == "elapsed_s" else elapsed_seconds(
-        np.clip(period_int, 1, None), time
+    elapsed = (
+        time if time_column == "elapsed_s" else elapsed_seconds(np.clip(period_int, 1, None), time)
     )
     events = pd.DataFrame(
         {

@@ -45,14 +45,24 @@ def _scoring_events(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, lis
     period = pd.to_numeric(scoring["PERIOD"], errors="coerce")
     remaining = parse_clock(scoring["PCTIMESTRING"])
     checks = [
-        (score[0].isna(), "bad_score_string", "unparseable SCORE " + scoring["SCORE"].map(repr),
-         "'AWAY - HOME', e.g. '12 - 10'"),
-        (period.isna() | (period != period.round()), "bad_period",
-         "unparseable PERIOD " + scoring["PERIOD"].map(repr),
-         "an integer period, 1-4 or 5+ for overtime"),
-        (remaining.isna(), "unparseable_clock",
-         "unparseable PCTIMESTRING " + scoring["PCTIMESTRING"].map(repr),
-         "time remaining as mm:ss, e.g. '11:39'"),
+        (
+            score[0].isna(),
+            "bad_score_string",
+            "unparseable SCORE " + scoring["SCORE"].map(repr),
+            "'AWAY - HOME', e.g. '12 - 10'",
+        ),
+        (
+            period.isna() | (period != period.round()),
+            "bad_period",
+            "unparseable PERIOD " + scoring["PERIOD"].map(repr),
+            "an integer period, 1-4 or 5+ for overtime",
+        ),
+        (
+            remaining.isna(),
+            "unparseable_clock",
+            "unparseable PCTIMESTRING " + scoring["PCTIMESTRING"].map(repr),
+            "time remaining as mm:ss, e.g. '11:39'",
+        ),
     ]
     errors = first_row_errors(scoring["GAME_ID"], scoring["row"], checks, source)
     scoring = scoring[~scoring["GAME_ID"].isin({e.game_id for e in errors})]
@@ -129,25 +139,27 @@ def load_stats_pbp(
             if frame.empty:
                 raise DataError("empty_file", "the file has a header but no rows", source=source)
             require_columns(frame, REQUIRED, source)
-        except DataError as error:
-            if on_error == "raise" or error.code == "missing_columns":
-                raise
-            problems.append(error)
+        except DataError as file_error:
+            # in a directory, a broken file is one bad game: report it and go on
+            collect(problems, file_error, on_error)
             continue
         events, row_errors = _scoring_events(frame, source)
-        for error in row_errors:
-            collect(problems, error, on_error)
+        for row_error in row_errors:
+            collect(problems, row_error, on_error)
         for game_id in events["game_id"].unique():
             if game_id in seen:
-                error = DataError(
-                    "duplicate_game_id", f"game already loaded from {seen[game_id]}",
-                    source=source, game_id=game_id, expected="each game id once",
+                duplicate = DataError(
+                    "duplicate_game_id",
+                    f"game already loaded from {seen[game_id]}",
+                    source=source,
+                    game_id=game_id,
+                    expected="each game id once",
                 )
-                collect(problems, error, on_error)
+                collect(problems, duplicate, on_error)
         events = events[~events["game_id"].isin(seen)]
         game_margins, event_errors = margins_from_events(events, check_steps=True, on_error="skip")
-        for error in event_errors:
-            collect(problems, error.with_source(source), on_error)
+        for event_error in event_errors:
+            collect(problems, event_error.with_source(source), on_error)
         seen.update(dict.fromkeys(game_margins["game_id"], source))
         margins.append(game_margins)
         teams.append(_teams(frame))
@@ -156,5 +168,7 @@ def load_stats_pbp(
         pd.concat(teams, ignore_index=True) if teams else None,
         metadata,
     )
-    logger.info("stats-pbp: %d files -> %d games, %d skipped", len(files), len(games), len(problems))
+    logger.info(
+        "stats-pbp: %d files -> %d games, %d skipped", len(files), len(games), len(problems)
+    )
     return LoadResult(games, problems)

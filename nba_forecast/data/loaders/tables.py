@@ -85,8 +85,14 @@ def first_row_errors(
             text = problem if isinstance(problem, str) else str(problem[index])
             game_id = str(game_ids[index])
             errors.append(
-                DataError(code, text, source=source, game_id=game_id, row=int(rows[index]),
-                          expected=expected)
+                DataError(
+                    code,
+                    text,
+                    source=source,
+                    game_id=game_id,
+                    row=int(rows[index]),
+                    expected=expected,
+                )
             )
             failed_games.add(game_id)
     return errors
