@@ -298,6 +298,9 @@ def margins_from_events(
     clock anomalies).
     """
     frame = events.loc[:, EVENT_COLUMNS].copy()
+    # small integer dtypes (e.g. int8 periods) would overflow in game-second arithmetic
+    for column in ("period", "elapsed_s", "home", "away", "row"):
+        frame[column] = frame[column].astype(np.int64)
     frame["seq"] = np.arange(len(frame))
     frame["points"] = frame["home"] + frame["away"]
     frame = frame.sort_values(["game_id", "elapsed_s", "points", "seq"], kind="stable")

@@ -125,3 +125,19 @@ def test_vectorised_sampling_matches_literal_rule(events: list[tuple[int, int, i
     assert problems == []
     got = margins.iloc[0][[f"m_{k}" for k in range(49)]].astype(float).tolist()
     assert got == _reference_margins(events)
+
+
+def test_sampling_accepts_small_integer_dtypes() -> None:
+    frame = pd.DataFrame(
+        {
+            "game_id": ["0021300001"] * 2,
+            "period": np.array([1, 2], dtype="int8"),
+            "elapsed_s": np.array([700, 1440], dtype="int16"),
+            "home": np.array([2, 2], dtype="int16"),
+            "away": np.array([0, 3], dtype="int16"),
+            "row": [2, 3],
+            "kind": "",
+        }
+    )
+    margins, _ = margins_from_events(frame, check_steps=False)
+    assert margins.loc[0, "m_12"] == 2 and margins.loc[0, "m_24"] == -1
