@@ -202,49 +202,57 @@ def _check_scoreless_gaps(frame: pd.DataFrame) -> list[tuple[str, int, DataError
     )
 
 
-def _game_problem(present: frozenset[int], summary: pd.Series) -> tuple[str, str, str] | None:
-    """(code, problem, expected) for a game whose periods or overtime do not add up."""
-    last = max(present)
-    missing = sorted(set(range(1, last + 1)) - present)
-    if last < 2:
-        return (
-            "ends_before_halftime",
-            f"the events stop in period {last}",
-            "events through the end of the 2nd period at least",
-        )
-    if missing:
-        return (
-            "missing_period",
-            f"no scoring event in period(s) {missing}",
-            "at least one scoring event in every period up to the last",
-        )
-    if last > 4 and summary["m_48"] != 0:
-        return (
-            "overtime_inconsistent",
-            f"overtime played but regulation ended {summary['m_48']:+.0f}",
-            "a tie at the end of regulation in a game with overtime",
-        )
-    if last == 4 and summary["final_home"] == summary["final_away"]:
-        return (
-            "overtime_inconsistent",
-            "the game ended tied without overtime",
-            "a winner after regulation, or overtime periods",
-        )
-    return None
-
-
 def _check_games(frame: pd.DataFrame, summary: pd.DataFrame) -> list[tuple[str, int, DataError]]:
-    """Whole-game checks: periods present, overtime consistency, game reaches halftime."""
+    """Whole-game checks: game reaches halftime, no period without scoring, overtime only
+    after a tie. Reported at the game's last row."""
+    if frame.empty:
+        return []
+    codes, game_ids = pd.factorize(frame["game_id"], sort=False)
+    period = frame["period"].to_numpy()
+    present = np.zeros((len(game_ids), MAX_PERIOD + 1), dtype=bool)
+    present[codes, period] = True
+    last = np.zeros(len(game_ids), dtype=np.int64)
+    np.maximum.at(last, codes, period)
+    columns = np.arange(MAX_PERIOD + 1)[None, :]
+    gaps = ~present & (columns >= 1) & (columns <= last[:, None])
+    by_game = summary.loc[game_ids.astype(str)]
+    m_48 = by_game["m_48"].to_numpy(dtype=float, na_value=np.nan)
+    tied = (by_game["final_home"] == by_game["final_away"]).to_numpy(dtype=bool, na_value=False)
+    rules = [
+        (
+            last < 2,
+            "ends_before_halftime",
+            lambda g: f"the events stop in period {last[g]}",
+            "events through the end of the 2nd period at least",
+        ),
+        (
+            gaps.any(axis=1),
+            "missing_period",
+            lambda g: f"no scoring event in period(s) {np.flatnonzero(gaps[g]).tolist()}",
+            "at least one scoring event in every period up to the last",
+        ),
+        (
+            (last > 4) & (m_48 != 0),
+            "overtime_inconsistent",
+            lambda g: f"overtime played but regulation ended {m_48[g]:+.0f}",
+            "a tie at the end of regulation in a game with overtime",
+        ),
+        (
+            (last == 4) & tied,
+            "overtime_inconsistent",
+            lambda g: "the game ended tied without overtime",
+            "a winner after regulation, or overtime periods",
+        ),
+    ]
+    last_row = frame.groupby(codes, sort=True)[["row", "seq"]].last().to_numpy()
     found = []
-    periods = frame.groupby("game_id", sort=False)["period"].agg(lambda s: frozenset(s.tolist()))
-    last_row = frame.groupby("game_id", sort=False)[["row", "seq"]].last()
-    for game_id, present in periods.items():
-        problem = _game_problem(present, summary.loc[game_id])
-        if problem is not None:
-            row, order = (int(v) for v in last_row.loc[game_id])
-            code, text, expected = problem
-            error = DataError(code, text, game_id=str(game_id), row=row, expected=expected)
-            found.append((str(game_id), order, error))
+    for bad, code, describe, expected in rules:
+        for g in np.flatnonzero(bad):
+            row, seq = (int(v) for v in last_row[g])
+            error = DataError(
+                code, describe(g), game_id=str(game_ids[g]), row=row, expected=expected
+            )
+            found.append((str(game_ids[g]), seq, error))
     return found
 
 
