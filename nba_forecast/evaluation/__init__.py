@@ -1,0 +1,1 @@
+"""Forecast evaluation: point and interval metrics, paired tests."""

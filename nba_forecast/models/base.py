@@ -1,0 +1,93 @@
+"""What every forecaster shares: input checks, the unfitted error, directory save/load.
+
+A model directory holds ``params.json`` (class, parameters, library version) and
+``state.npz`` (fitted arrays). Loading reads JSON and plain arrays only, never code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+import nba_forecast
+from nba_forecast.data.schema import FORECAST_MINUTE
+
+N_INPUT_MINUTES = FORECAST_MINUTE + 1  # m_0 .. m_18
+
+
+class NotFittedError(RuntimeError):
+    """A model was used before ``fit``."""
+
+
+def check_margins(X: ArrayLike, name: str = "X") -> NDArray[np.float64]:
+    """Margins m_0..m_18, one row per game: 2-d, 19 columns, finite, not empty."""
+    array = np.asarray(X, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != N_INPUT_MINUTES:
+        raise ValueError(
+            f"{name} must have shape (n_games, {N_INPUT_MINUTES}) for m_0..m_{FORECAST_MINUTE}, "
+            f"got {array.shape}"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty: need at least one game")
+    if not np.isfinite(array).all():
+        row = int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])
+        raise ValueError(f"{name} has NaN or infinite margins (first in row {row})")
+    return array
+
+
+def check_target(y: ArrayLike, n: int) -> NDArray[np.float64]:
+    array = np.asarray(y, dtype=np.float64)
+    if array.shape != (n,):
+        raise ValueError(f"y must have shape ({n},) (the halftime margins), got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError("y has NaN or infinite values")
+    return array
+
+
+class Forecaster:
+    """Base class: subclasses set ``state_names`` (fitted attributes ending in ``_``)."""
+
+    state_names: ClassVar[tuple[str, ...]] = ()
+
+    def get_params(self) -> dict[str, Any]:
+        return (
+            dict(vars(self))
+            if not self.state_names
+            else {k: v for k, v in vars(self).items() if not k.endswith("_")}
+        )
+
+    def _require_fitted(self) -> None:
+        if any(not hasattr(self, name) for name in self.state_names):
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(X, y) first")
+
+    def save(self, directory: Path) -> Path:
+        self._require_fitted()
+        directory.mkdir(parents=True, exist_ok=True)
+        params = {
+            "class": type(self).__name__,
+            "library_version": nba_forecast.__version__,
+            "params": self.get_params(),
+        }
+        (directory / "params.json").write_text(json.dumps(params, indent=2, sort_keys=True))
+        state = {name: np.asarray(getattr(self, name)) for name in self.state_names}
+        np.savez(directory / "state.npz", allow_pickle=False, **state)
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        meta_path = directory / "params.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{directory}: no params.json; not a saved model directory")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"{directory} holds a {meta.get('class')}, not a {cls.__name__}")
+        model = cls(**meta["params"])
+        with np.load(directory / "state.npz", allow_pickle=False) as state:
+            for name in cls.state_names:
+                value = state[name]
+                setattr(model, name, value.item() if value.ndim == 0 else value)
+        return model
