@@ -54,11 +54,8 @@ class Forecaster:
     state_names: ClassVar[tuple[str, ...]] = ()
 
     def get_params(self) -> dict[str, Any]:
-        return (
-            dict(vars(self))
-            if not self.state_names
-            else {k: v for k, v in vars(self).items() if not k.endswith("_")}
-        )
+        """Constructor parameters: every attribute that is not fitted state (``name_``)."""
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
     def _require_fitted(self) -> None:
         if any(not hasattr(self, name) for name in self.state_names):
