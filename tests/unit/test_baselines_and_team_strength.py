@@ -8,7 +8,7 @@ import pytest
 
 from nba_forecast.data.schema import margin_matrix
 from nba_forecast.data.splits import SeasonSplit, split_games
-from nba_forecast.data.team_strength import team_strength
+from nba_forecast.data.pregame import pregame_features
 from nba_forecast.evaluation.paired_tests import diebold_mariano
 from nba_forecast.models.base import NotFittedError
 from nba_forecast.models.baselines import DampedPersistence, Persistence
@@ -60,9 +60,9 @@ def test_damped_persistence_learns_mean_reversion(data: dict) -> None:
     assert 0.85 < model.slope_ < 1.0 and 0 < model.intercept_ < 1.0
 
 
-def test_team_strength_never_looks_ahead(shipped_games: pd.DataFrame) -> None:
+def test_pregame_features_never_look_ahead(shipped_games: pd.DataFrame) -> None:
     games = shipped_games[shipped_games["season"].isin([2012, 2013])].reset_index(drop=True)
-    before = team_strength(games)
+    before = pregame_features(games)
     cutoff = pd.Timestamp("2013-12-01")
     future = games["game_date"] >= cutoff
     shuffled = games.copy()
@@ -70,21 +70,38 @@ def test_team_strength_never_looks_ahead(shipped_games: pd.DataFrame) -> None:
     for column in ("final_home", "final_away", "m_24"):
         values = shuffled.loc[future, column].to_numpy()
         shuffled.loc[future, column] = rng.permutation(values)
-    after = team_strength(shuffled)
+    # shuffle the future schedule too: back-to-backs must not leak either
+    shuffled.loc[future, "game_date"] = rng.permutation(shuffled.loc[future, "game_date"])
+    after = pregame_features(shuffled)
     past = ~future & games["game_date"].notna()
-    assert np.array_equal(before[past].to_numpy(), after[past].to_numpy())
-    assert not np.array_equal(before[future].to_numpy(), after[future].to_numpy())
+    pd.testing.assert_frame_equal(before[past], after[past])
+    assert not before.loc[future, "team_strength"].equals(after.loc[future, "team_strength"])
+
+
+def test_back_to_back_flags_the_tired_side() -> None:
+    rows = [("g1", "2014-01-01", "AAA", "BBB"), ("g2", "2014-01-02", "AAA", "CCC"),
+            ("g3", "2014-01-02", "DDD", "BBB"), ("g4", "2014-01-03", "BBB", "AAA")]
+    games = pd.DataFrame(rows, columns=["game_id", "game_date", "home_team", "away_team"])
+    games = games.assign(season=2013, final_home=100, final_away=90, m_24=5)
+    games["game_date"] = pd.to_datetime(games["game_date"])
+    features = pregame_features(games)
+    # g2: home AAA played yesterday; g3: away BBB did; g4: both did
+    assert features["back_to_back"].tolist() == [0.0, 1.0, -1.0, 0.0]
+    # no history before g1; in g4 home BBB lost both earlier games by 10, AAA won both
+    assert features.loc[0, "team_strength"] == 0.0
+    assert features.loc[3, "team_strength"] == pytest.approx(-20.0)
 
 
 def test_team_strength_beats_persistence_on_test_seasons(shipped_games: pd.DataFrame) -> None:
-    games = shipped_games.assign(ts=team_strength(shipped_games))
+    games = pd.concat([shipped_games, pregame_features(shipped_games)], axis=1)
     splits = split_games(
         games, SeasonSplit(validation=[2011], calibration=[2012], test=[2013, 2014])
     )
 
     def design(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = margin_matrix(frame, 24)
-        return np.column_stack([m[:, 18], frame["ts"], np.ones(len(frame))]), m[:, 24], m[:, 18]
+        design = [m[:, 18], frame["team_strength"], frame["back_to_back"], np.ones(len(frame))]
+        return np.column_stack(design), m[:, 24], m[:, 18]
 
     A, y, _ = design(splits["train"])
     weights = np.linalg.lstsq(A, y, rcond=None)[0]
@@ -93,6 +110,6 @@ def test_team_strength_beats_persistence_on_test_seasons(shipped_games: pd.DataF
     assert result.p_value < 0.01 and result.mean_loss_difference < 0
 
 
-def test_team_strength_bad_halflife(shipped_games: pd.DataFrame) -> None:
+def test_pregame_features_bad_halflife(shipped_games: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="positive"):
-        team_strength(shipped_games.head(10), halflife_games=0)
+        pregame_features(shipped_games.head(10), halflife_games=0)
