@@ -23,19 +23,24 @@ class NotFittedError(RuntimeError):
     """A model was used before ``fit``."""
 
 
-def check_margins(X: ArrayLike, name: str = "X") -> NDArray[np.float64]:
-    """Margins m_0..m_18, one row per game: 2-d, 19 columns, finite, not empty."""
+def check_margins(X: ArrayLike, name: str = "X", n_columns: int | None = None) -> NDArray[np.float64]:
+    """Model input, one row per game: m_0..m_18, then any pre-game feature columns.
+
+    2-d, at least 19 columns (exactly ``n_columns`` when given), finite, not empty.
+    """
     array = np.asarray(X, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] != N_INPUT_MINUTES:
+    if array.ndim != 2 or array.shape[1] < N_INPUT_MINUTES:
         raise ValueError(
-            f"{name} must have shape (n_games, {N_INPUT_MINUTES}) for m_0..m_{FORECAST_MINUTE}, "
-            f"got {array.shape}"
+            f"{name} must have shape (n_games, {N_INPUT_MINUTES} + n_features): "
+            f"m_0..m_{FORECAST_MINUTE} then pre-game features, got {array.shape}"
         )
+    if n_columns is not None and array.shape[1] != n_columns:
+        raise ValueError(f"{name} has {array.shape[1]} columns; the model was fit on {n_columns}")
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty: need at least one game")
     if not np.isfinite(array).all():
         row = int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])
-        raise ValueError(f"{name} has NaN or infinite margins (first in row {row})")
+        raise ValueError(f"{name} has NaN or infinite values (first in row {row})")
     return array
 
 

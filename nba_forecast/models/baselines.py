@@ -8,7 +8,9 @@ from typing import ClassVar, Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nba_forecast.models.base import Forecaster, check_margins, check_target
+from nba_forecast.models.base import N_INPUT_MINUTES, Forecaster, check_margins, check_target
+
+M18 = N_INPUT_MINUTES - 1  # column of m_18; pre-game features follow it
 
 
 class Persistence(Forecaster):
@@ -23,24 +25,54 @@ class Persistence(Forecaster):
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         self._require_fitted()
-        return check_margins(X)[:, -1].copy()
+        return check_margins(X)[:, M18].copy()
 
 
 class DampedPersistence(Forecaster):
-    """m_24 = slope * m_18 + intercept: leads shrink (slope < 1), home teams gain."""
+    """m_24 = slope * m_18 + intercept: leads shrink (slope < 1), home teams gain.
+    Pre-game feature columns, if any, are ignored."""
 
     state_names: ClassVar[tuple[str, ...]] = ("slope_", "intercept_")
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         margins = check_margins(X)
         target = check_target(y, len(margins))
-        if len(margins) < 2 or np.ptp(margins[:, -1]) == 0:
+        if len(margins) < 2 or np.ptp(margins[:, M18]) == 0:
             raise ValueError("damped persistence needs at least 2 games with different m_18")
-        design = np.column_stack([margins[:, -1], np.ones(len(margins))])
+        design = np.column_stack([margins[:, M18], np.ones(len(margins))])
         (slope, intercept), *_ = np.linalg.lstsq(design, target, rcond=None)
         self.slope_, self.intercept_ = float(slope), float(intercept)
         return self
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         self._require_fitted()
-        return self.slope_ * check_margins(X)[:, -1] + self.intercept_
+        return self.slope_ * check_margins(X)[:, M18] + self.intercept_
+
+
+class LinearForecaster(Forecaster):
+    """Ridge regression of the 6-minute change on the margin path and pre-game features.
+
+    Team strength enters linearly here; it is the one feature that clearly beats
+    persistence on real games (see README)."""
+
+    state_names: ClassVar[tuple[str, ...]] = ("coef_", "intercept_")
+
+    def __init__(self, *, alpha: float = 10.0) -> None:
+        self.alpha = alpha
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
+        if self.alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
+        X_ = check_margins(X)
+        change = check_target(y, len(X_)) - X_[:, M18]
+        mean_x, mean_c = X_.mean(axis=0), change.mean()
+        centred = X_ - mean_x
+        gram = centred.T @ centred + self.alpha * np.eye(X_.shape[1])
+        self.coef_ = np.linalg.solve(gram, centred.T @ (change - mean_c))
+        self.intercept_ = float(mean_c - mean_x @ self.coef_)
+        return self
+
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        self._require_fitted()
+        X_ = check_margins(X, n_columns=len(self.coef_))
+        return X_[:, M18] + X_ @ self.coef_ + self.intercept_

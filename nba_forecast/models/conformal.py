@@ -1,0 +1,163 @@
+"""Conformal prediction intervals from ABSOLUTE residuals, symmetric around the forecast.
+
+* Split conformal: half-width = the ceil((n+1)(1-alpha))-th smallest |y - f| of the
+  calibration games (finite-sample valid for exchangeable games).
+* Recency-weighted: calibration games weigh exp(-ln 2 * age / half_life) (age in games,
+  the last one newest), the weighted quantile of Barber et al. (2023) with the test point's
+  weight at +infinity, for games that drift.
+* Online adaptive (ACI, Gibbs and Candes 2021): after each outcome,
+  alpha_t+1 = alpha_t + gamma * (alpha - miss_t), and the new score joins the calibration set.
+
+``ConformalForecaster`` wraps a fitted forecaster in MAPIE's shape: ``conformalize(X, y)``,
+``predict_interval(X)``, ``update(y_true, y_pred)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from nba_forecast.models.base import NotFittedError, check_margins, check_target
+
+ALPHA_BOUNDS = (0.001, 0.5)  # ACI may push alpha_t out of (0, 1); keep intervals finite
+
+
+class AbsoluteResidualConformal:
+    """Interval half-width from absolute residuals; see the module docstring."""
+
+    def __init__(
+        self,
+        alpha: float = 0.05,
+        *,
+        half_life: float | None = None,
+        gamma: float = 0.005,
+        max_scores: int = 5000,
+    ) -> None:
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        if half_life is not None and half_life <= 0:
+            raise ValueError("half_life must be positive (or None for equal weights)")
+        if gamma < 0:
+            raise ValueError("gamma must be >= 0")
+        self.alpha = alpha
+        self.half_life = half_life
+        self.gamma = gamma
+        self.max_scores = max_scores
+
+    def conformalize(self, y_true: ArrayLike, y_pred: ArrayLike) -> Self:
+        """Calibrate on games in time order (oldest first)."""
+        y = np.asarray(y_true, dtype=np.float64)
+        f = np.asarray(y_pred, dtype=np.float64)
+        if y.ndim != 1 or y.shape != f.shape or len(y) == 0:
+            raise ValueError(f"need equal, non-empty 1-d arrays, got {y.shape} and {f.shape}")
+        if not (np.isfinite(y).all() and np.isfinite(f).all()):
+            raise ValueError("calibration values must be finite")
+        self.scores_ = np.abs(y - f)[-self.max_scores :]
+        self.alpha_t_ = self.alpha
+        self.n_updates_ = 0
+        self.misses_ = 0
+        return self
+
+    def _require_calibrated(self) -> None:
+        if not hasattr(self, "scores_"):
+            raise NotFittedError("conformalize(y_true, y_pred) must be called first")
+
+    def half_width(self) -> float:
+        """The current interval half-width at level 1 - alpha_t."""
+        self._require_calibrated()
+        alpha = float(np.clip(self.alpha_t_, *ALPHA_BOUNDS))
+        scores = self.scores_
+        n = len(scores)
+        if self.half_life is None:
+            rank = math.ceil((n + 1) * (1 - alpha))
+            return float("inf") if rank > n else float(np.sort(scores)[rank - 1])
+        ages = np.arange(n)[::-1]
+        weights = np.exp(-math.log(2) * ages / self.half_life)
+        order = np.argsort(scores, kind="stable")
+        # normalised with the test point's own weight (1, age 0) sitting at +infinity
+        cumulative = np.cumsum(weights[order]) / (weights.sum() + 1.0)
+        position = int(np.searchsorted(cumulative, 1 - alpha, side="left"))
+        return float("inf") if position >= n else float(scores[order][position])
+
+    def interval(self, y_pred: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        f = np.asarray(y_pred, dtype=np.float64)
+        width = self.half_width()
+        return f - width, f + width
+
+    def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> Self:
+        """Online step(s), in time order: adapt alpha_t to recent misses, keep the score."""
+        self._require_calibrated()
+        ys = np.atleast_1d(np.asarray(y_true, dtype=np.float64))
+        fs = np.atleast_1d(np.asarray(y_pred, dtype=np.float64))
+        if ys.shape != fs.shape or not (np.isfinite(ys).all() and np.isfinite(fs).all()):
+            raise ValueError("update needs finite y_true and y_pred of equal length")
+        for y, f in zip(ys, fs, strict=True):
+            miss = abs(y - f) > self.half_width()
+            self.alpha_t_ += self.gamma * (self.alpha - float(miss))
+            self.scores_ = np.append(self.scores_, abs(y - f))[-self.max_scores :]
+            self.n_updates_ += 1
+            self.misses_ += int(miss)
+        return self
+
+    def state(self) -> tuple[dict[str, Any], dict[str, NDArray]]:
+        self._require_calibrated()
+        params = {"alpha": self.alpha, "half_life": self.half_life, "gamma": self.gamma,
+                  "max_scores": self.max_scores}
+        fitted = {"alpha_t": self.alpha_t_, "n_updates": self.n_updates_, "misses": self.misses_}
+        return {"params": params, "fitted": fitted}, {"scores": self.scores_}
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, NDArray]) -> Self:
+        model = cls(**meta["params"])
+        model.scores_ = np.asarray(arrays["scores"], dtype=np.float64)
+        model.alpha_t_ = float(meta["fitted"]["alpha_t"])
+        model.n_updates_ = int(meta["fitted"]["n_updates"])
+        model.misses_ = int(meta["fitted"]["misses"])
+        return model
+
+    def save(self, directory: Path) -> Path:
+        meta, arrays = self.state()
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "conformal.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        np.savez(directory / "conformal_scores.npz", allow_pickle=False, **arrays)
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        path = directory / "conformal.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{directory}: no conformal.json")
+        with np.load(directory / "conformal_scores.npz", allow_pickle=False) as arrays:
+            return cls.from_state(json.loads(path.read_text()), dict(arrays))
+
+
+class ConformalForecaster:
+    """A fitted forecaster plus a conformal interval, in MAPIE's shape."""
+
+    def __init__(self, forecaster: Any, conformal: AbsoluteResidualConformal | None = None):
+        self.forecaster = forecaster
+        self.conformal = conformal or AbsoluteResidualConformal()
+
+    def conformalize(self, X_cal: ArrayLike, y_cal: ArrayLike) -> Self:
+        X_ = check_margins(X_cal, "X_cal")
+        y_ = check_target(y_cal, len(X_))
+        self.conformal.conformalize(y_, self.forecaster.predict(X_))
+        return self
+
+    def predict_interval(
+        self, X: ArrayLike
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """(forecast, lower, upper)."""
+        self.conformal._require_calibrated()
+        forecast = self.forecaster.predict(X)
+        lower, upper = self.conformal.interval(forecast)
+        return forecast, lower, upper
+
+    def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> Self:
+        self.conformal.update(y_true, y_pred)
+        return self

@@ -1,0 +1,253 @@
+"""Dejavu: forecast a game from the historical games whose margin path looked most alike
+(after Kang, Spiliotis et al., "Deja vu: a data-centric forecasting approach through time
+series cross-similarity").
+
+Forecast = m_18 + the neighbours' aggregated 6-minute change (median, or distance-weighted
+mean), plus a linear correction for the pre-game features (team strength, back-to-back),
+fitted on leave-one-out residuals of the training games. Paths are compared on raw points
+(no per-window z-scoring: the size of a lead matters) over the last ``window`` minutes,
+optionally weighting recent minutes more.
+
+The database grows with ``add_games`` (dedupe by game id, newest wins) and can keep a sliding
+window: at most ``max_games`` games and none older than ``max_age_days`` before the newest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar, Literal, Self
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from nba_forecast.models.base import N_INPUT_MINUTES, Forecaster, check_margins, check_target
+
+Metric = Literal["l1", "l2"]
+Aggregate = Literal["median", "weighted_mean"]
+CORRECTION_SAMPLE = 4000  # training games used to fit the feature correction
+EPOCH = np.datetime64("1970-01-01", "D")
+ANALOG_COLUMNS = ["query", "rank", "game_id", "game_date", "home_team", "away_team",
+                  "distance", "m_18", "m_24"]
+
+
+def _info_arrays(info: pd.DataFrame | None, n: int, start: int) -> dict[str, NDArray]:
+    """Game ids, dates (days since 1970, -1 unknown) and teams for the database."""
+    if info is None:
+        return {
+            "ids_": np.array([f"game-{start + i}" for i in range(n)]),
+            "days_": np.full(n, -1, dtype=np.int64),
+            "home_": np.full(n, "", dtype="<U3"),
+            "away_": np.full(n, "", dtype="<U3"),
+        }
+    if len(info) != n:
+        raise ValueError(f"game info has {len(info)} rows for {n} games")
+    dates = pd.to_datetime(info["game_date"]).to_numpy().astype("datetime64[D]")
+    days = np.where(np.isnat(dates), -1, (dates - EPOCH).astype(np.int64))
+    return {
+        "ids_": info["game_id"].astype(str).to_numpy().astype(str),
+        "days_": days.astype(np.int64),
+        "home_": info["home_team"].fillna("").astype(str).to_numpy().astype(str),
+        "away_": info["away_team"].fillna("").astype(str).to_numpy().astype(str),
+    }
+
+
+class Dejavu(Forecaster):
+    state_names: ClassVar[tuple[str, ...]] = (
+        "paths_", "changes_", "m18_", "ids_", "days_", "home_", "away_", "coef_",
+        "n_features_in_",
+    )
+
+    def __init__(
+        self,
+        *,
+        k: int = 100,
+        window: int = 6,
+        metric: Metric = "l1",
+        recency: float = 0.0,
+        aggregate: Aggregate = "median",
+        correct_features: bool = True,
+        max_games: int | None = None,
+        max_age_days: int | None = None,
+    ) -> None:
+        self.k = k
+        self.window = window
+        self.metric = metric
+        self.recency = recency
+        self.aggregate = aggregate
+        self.correct_features = correct_features
+        self.max_games = max_games
+        self.max_age_days = max_age_days
+
+    def _validate_params(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+        if not 1 <= self.window <= N_INPUT_MINUTES:
+            raise ValueError(f"window must be 1..{N_INPUT_MINUTES} minutes, got {self.window}")
+        if self.metric not in ("l1", "l2"):
+            raise ValueError(f"metric must be 'l1' or 'l2', got {self.metric!r}")
+        if self.aggregate not in ("median", "weighted_mean"):
+            raise ValueError(f"aggregate must be 'median' or 'weighted_mean', got {self.aggregate!r}")
+        if self.recency < 0:
+            raise ValueError("recency must be >= 0")
+
+    def _paths(self, X: NDArray[np.float64]) -> NDArray[np.float32]:
+        """The last ``window`` minutes, each minute weighted by exp(-recency * age)."""
+        path = X[:, N_INPUT_MINUTES - self.window : N_INPUT_MINUTES]
+        weights = np.exp(-self.recency * np.arange(self.window)[::-1])
+        if self.metric == "l2":
+            weights = np.sqrt(weights)
+        return (path * weights).astype(np.float32)
+
+    # -- fitting and the database ------------------------------------------------------
+    def fit(self, X: ArrayLike, y: ArrayLike, info: pd.DataFrame | None = None) -> Self:
+        """Build the database from games ``X`` with halftime margins ``y``. ``info`` (columns
+        game_id, game_date, home_team, away_team, aligned with X) makes analogs explainable
+        and enables dedupe and the date window."""
+        self._validate_params()
+        X_ = check_margins(X)
+        y_ = check_target(y, len(X_))
+        self.n_features_in_ = X_.shape[1]
+        self.paths_ = self._paths(X_)
+        self.changes_ = (y_ - X_[:, N_INPUT_MINUTES - 1]).astype(np.float32)
+        self.m18_ = X_[:, N_INPUT_MINUTES - 1].astype(np.float32)
+        for name, value in _info_arrays(info, len(X_), 0).items():
+            setattr(self, name, value)
+        fit_ids = self.ids_.copy()
+        self.coef_ = np.zeros(X_.shape[1] - N_INPUT_MINUTES)
+        self._dedupe_and_window()
+        if self.correct_features and self.coef_.size:
+            self.coef_ = self._fit_correction(X_, y_, fit_ids)
+        return self
+
+    def _fit_correction(
+        self, X: NDArray[np.float64], y: NDArray[np.float64], fit_ids: NDArray[np.str_]
+    ) -> NDArray[np.float64]:
+        """Least squares of leave-one-out analog residuals on the pre-game features."""
+        rng = np.random.default_rng(0)
+        sample = rng.choice(len(X), size=min(CORRECTION_SAMPLE, len(X)), replace=False)
+        base = self._analog_forecast(X[sample], exclude=self._positions(fit_ids[sample]))
+        features = X[sample, N_INPUT_MINUTES:]
+        coef, *_ = np.linalg.lstsq(features, y[sample] - base, rcond=None)
+        return coef
+
+    def _positions(self, ids: NDArray[np.str_]) -> NDArray[np.int64]:
+        """Database positions of game ids (-1 where absent), to leave a game out of its own
+        neighbours."""
+        where = {game_id: i for i, game_id in enumerate(self.ids_)}
+        return np.array([where.get(game_id, -1) for game_id in ids], dtype=np.int64)
+
+    def add_games(self, X: ArrayLike, y: ArrayLike, info: pd.DataFrame | None = None) -> Self:
+        """Add finished games; a game id already present is replaced by the new row."""
+        self._require_fitted()
+        X_ = check_margins(X, n_columns=int(self.n_features_in_))
+        y_ = check_target(y, len(X_))
+        new = _info_arrays(info, len(X_), len(self.ids_))
+        self.paths_ = np.concatenate([self.paths_, self._paths(X_)])
+        self.changes_ = np.concatenate([self.changes_, (y_ - X_[:, N_INPUT_MINUTES - 1]).astype(np.float32)])
+        self.m18_ = np.concatenate([self.m18_, X_[:, N_INPUT_MINUTES - 1].astype(np.float32)])
+        for name, value in new.items():
+            setattr(self, name, np.concatenate([getattr(self, name), value]))
+        self._dedupe_and_window()
+        return self
+
+    def _dedupe_and_window(self) -> None:
+        n = len(self.ids_)
+        # keep the last occurrence of each id
+        _, last = np.unique(self.ids_[::-1], return_index=True)
+        keep = np.zeros(n, dtype=bool)
+        keep[n - 1 - last] = True
+        if self.max_age_days is not None and (self.days_ >= 0).any():
+            newest = self.days_.max()
+            keep &= (self.days_ < 0) | (self.days_ >= newest - self.max_age_days)
+        if self.max_games is not None and keep.sum() > self.max_games:
+            order = np.lexsort((np.arange(n), self.days_))  # oldest first, then insertion order
+            ranked = order[keep[order]]
+            keep[ranked[: len(ranked) - self.max_games]] = False
+        for name in ("paths_", "changes_", "m18_", "ids_", "days_", "home_", "away_"):
+            setattr(self, name, getattr(self, name)[keep])
+
+    @property
+    def size(self) -> int:
+        self._require_fitted()
+        return len(self.ids_)
+
+    # -- search and forecast -------------------------------------------------------------
+    def _neighbours(
+        self, paths: NDArray[np.float32], k: int, exclude: NDArray[np.int64] | None = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Indices and distances of the k nearest database games, nearest first."""
+        db = self.paths_
+        k = min(k, len(db) - (1 if exclude is not None else 0))
+        if k < 1:
+            raise ValueError("the analog database is too small for this query")
+        chunk = max(1, int(2e7 // max(1, len(db) * (db.shape[1] if self.metric == "l1" else 1))))
+        indices = np.empty((len(paths), k), dtype=np.int64)
+        distances = np.empty((len(paths), k), dtype=np.float32)
+        db_sq = (db**2).sum(axis=1) if self.metric == "l2" else None
+        for start in range(0, len(paths), chunk):
+            q = paths[start : start + chunk]
+            if self.metric == "l1":
+                d = np.abs(q[:, None, :] - db[None, :, :]).sum(axis=2)
+            else:
+                d = np.sqrt(np.maximum((q**2).sum(axis=1)[:, None] + db_sq[None, :] - 2 * q @ db.T, 0))
+            if exclude is not None:
+                rows = np.arange(len(q))
+                own = exclude[start : start + chunk]
+                d[rows[own >= 0], own[own >= 0]] = np.inf
+            part = np.argpartition(d, k - 1, axis=1)[:, :k]
+            part_d = np.take_along_axis(d, part, axis=1)
+            order = np.argsort(part_d, axis=1, kind="stable")
+            indices[start : start + chunk] = np.take_along_axis(part, order, axis=1)
+            distances[start : start + chunk] = np.take_along_axis(part_d, order, axis=1)
+        return indices, distances
+
+    def _analog_forecast(
+        self, X: NDArray[np.float64], exclude: NDArray[np.int64] | None = None
+    ) -> NDArray[np.float64]:
+        indices, distances = self._neighbours(self._paths(X), self.k, exclude)
+        changes = self.changes_[indices].astype(np.float64)
+        if self.aggregate == "median":
+            change = np.median(changes, axis=1)
+        else:
+            weights = 1.0 / (distances.astype(np.float64) + 1.0)
+            change = (weights * changes).sum(axis=1) / weights.sum(axis=1)
+        return X[:, N_INPUT_MINUTES - 1] + change
+
+    def predict(
+        self, X: ArrayLike, return_analogs: bool = False, n_analogs: int = 5
+    ) -> NDArray[np.float64] | tuple[NDArray[np.float64], pd.DataFrame]:
+        """Halftime-margin forecasts; with ``return_analogs`` also the ``n_analogs`` closest
+        games per query (columns ``ANALOG_COLUMNS``)."""
+        self._require_fitted()
+        X_ = check_margins(X, n_columns=int(self.n_features_in_))
+        forecast = self._analog_forecast(X_) + X_[:, N_INPUT_MINUTES:] @ self.coef_
+        if not return_analogs:
+            return forecast
+        return forecast, self.analogs(X_, n_analogs)
+
+    def analogs(self, X: ArrayLike, n_analogs: int = 5) -> pd.DataFrame:
+        """The closest historical games to each query, nearest first."""
+        self._require_fitted()
+        X_ = check_margins(X, n_columns=int(self.n_features_in_))
+        indices, distances = self._neighbours(self._paths(X_), n_analogs)
+        flat = indices.ravel()
+        days = self.days_[flat]
+        dates = [None if d < 0 else EPOCH_DATE + dt.timedelta(days=int(d)) for d in days]
+        return pd.DataFrame(
+            {
+                "query": np.repeat(np.arange(len(X_)), indices.shape[1]),
+                "rank": np.tile(np.arange(1, indices.shape[1] + 1), len(X_)),
+                "game_id": self.ids_[flat],
+                "game_date": dates,
+                "home_team": self.home_[flat],
+                "away_team": self.away_[flat],
+                "distance": distances.ravel().astype(float),
+                "m_18": self.m18_[flat].astype(float),
+                "m_24": (self.m18_[flat] + self.changes_[flat]).astype(float),
+            },
+            columns=ANALOG_COLUMNS,
+        )
+
+
+EPOCH_DATE = dt.date(1970, 1, 1)

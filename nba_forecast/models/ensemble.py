@@ -1,0 +1,186 @@
+"""The served model: a weighted average of component forecasts with a conformal interval.
+
+Components are fitted on the training games; their weights (non-negative, summing to 1) by
+least squares on the validation games; the interval from the ensemble's absolute residuals on
+the calibration games. Saved as a directory: ``ensemble.json`` (names, weights, parameters),
+``components/<name>/`` (each component's own directory) and the conformal state.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import minimize
+
+import nba_forecast
+from nba_forecast.models.base import NotFittedError, check_margins, check_target
+from nba_forecast.models.baselines import DampedPersistence, Persistence
+from nba_forecast.models.conformal import AbsoluteResidualConformal
+from nba_forecast.models.dejavu import Dejavu
+from nba_forecast.models.lstm import LSTMForecaster
+
+COMPONENT_CLASSES: dict[str, type] = {
+    cls.__name__: cls for cls in (Persistence, DampedPersistence, Dejavu, LSTMForecaster)
+}
+
+
+@dataclass
+class EnsemblePrediction:
+    forecast: NDArray[np.float64]
+    lower: NDArray[np.float64]
+    upper: NDArray[np.float64]
+    components: dict[str, NDArray[np.float64]]
+    analogs: pd.DataFrame | None
+
+
+def default_components(random_state: int = 0) -> dict[str, Any]:
+    return {
+        "damped_persistence": DampedPersistence(),
+        "dejavu": Dejavu(),
+        "lstm": LSTMForecaster(random_state=random_state),
+    }
+
+
+def simplex_least_squares(predictions: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray:
+    """Weights w >= 0, sum(w) = 1 minimising ||predictions @ w - y||^2."""
+    k = predictions.shape[1]
+    result = minimize(
+        lambda w: float(np.mean((predictions @ w - y) ** 2)),
+        np.full(k, 1.0 / k),
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * k,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0}],
+    )
+    weights = np.clip(result.x, 0.0, None)
+    return weights / weights.sum()
+
+
+class HalftimeEnsemble:
+    def __init__(
+        self,
+        components: dict[str, Any] | None = None,
+        *,
+        alpha: float = 0.05,
+        conformal_half_life: float | None = None,
+        gamma: float = 0.005,
+    ) -> None:
+        self.components = components if components is not None else default_components()
+        if not self.components:
+            raise ValueError("the ensemble needs at least one component")
+        self.alpha = alpha
+        self.conformal_half_life = conformal_half_life
+        self.gamma = gamma
+
+    def _require(self, attribute: str, step: str) -> None:
+        if not hasattr(self, attribute):
+            raise NotFittedError(f"HalftimeEnsemble: call {step} first")
+
+    def _fit_component(self, name: str, model: Any, X, y, X_val, y_val, info) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(model, LSTMForecaster):
+            model.fit(X, y, X_val, y_val)
+        elif isinstance(model, Dejavu):
+            model.fit(X, y, info)
+        else:
+            model.fit(X, y)
+
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        X_val: ArrayLike,
+        y_val: ArrayLike,
+        info: pd.DataFrame | None = None,
+    ) -> Self:
+        """Fit the components on (X, y) and their weights on (X_val, y_val). ``info`` (game
+        id, date, teams of X) lets Dejavu explain its forecasts."""
+        X_, X_v = check_margins(X), check_margins(X_val, "X_val")
+        y_, y_v = check_target(y, len(X_)), check_target(y_val, len(X_v))
+        for name, model in self.components.items():
+            self._fit_component(name, model, X_, y_, X_v, y_v, info)
+        validation = np.column_stack([m.predict(X_v) for m in self.components.values()])
+        self.weights_ = simplex_least_squares(validation, y_v)
+        self.n_features_in_ = X_.shape[1]
+        return self
+
+    def conformalize(self, X_cal: ArrayLike, y_cal: ArrayLike) -> Self:
+        """Calibrate the interval on games not used for fitting, oldest first."""
+        self._require("weights_", "fit")
+        X_ = check_margins(X_cal, "X_cal", n_columns=self.n_features_in_)
+        y_ = check_target(y_cal, len(X_))
+        self.conformal_ = AbsoluteResidualConformal(
+            self.alpha, half_life=self.conformal_half_life, gamma=self.gamma
+        ).conformalize(y_, self.predict(X_))
+        return self
+
+    def component_forecasts(self, X: ArrayLike) -> dict[str, NDArray[np.float64]]:
+        self._require("weights_", "fit")
+        X_ = check_margins(X, n_columns=self.n_features_in_)
+        return {name: model.predict(X_) for name, model in self.components.items()}
+
+    def predict(
+        self, X: ArrayLike, return_details: bool = False, n_analogs: int = 5
+    ) -> NDArray[np.float64] | EnsemblePrediction:
+        """Point forecasts; with ``return_details`` also the 95% interval, each component's
+        forecast and Dejavu's closest analog games."""
+        parts = self.component_forecasts(X)
+        forecast = np.column_stack(list(parts.values())) @ self.weights_
+        if not return_details:
+            return forecast
+        self._require("conformal_", "conformalize")
+        lower, upper = self.conformal_.interval(forecast)
+        dejavu = next((m for m in self.components.values() if isinstance(m, Dejavu)), None)
+        analogs = dejavu.analogs(X, n_analogs) if dejavu is not None else None
+        return EnsemblePrediction(forecast, lower, upper, parts, analogs)
+
+    def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> Self:
+        """Online interval adaptation (ACI) with new outcomes."""
+        self._require("conformal_", "conformalize")
+        self.conformal_.update(y_true, y_pred)
+        return self
+
+    @property
+    def weights(self) -> dict[str, float]:
+        self._require("weights_", "fit")
+        return {name: float(w) for name, w in zip(self.components, self.weights_, strict=True)}
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, directory: Path) -> Path:
+        self._require("conformal_", "conformalize")
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, model in self.components.items():
+            model.save(directory / "components" / name)
+        meta = {
+            "class": type(self).__name__,
+            "library_version": nba_forecast.__version__,
+            "params": {"alpha": self.alpha, "conformal_half_life": self.conformal_half_life,
+                       "gamma": self.gamma},
+            "components": {name: type(m).__name__ for name, m in self.components.items()},
+            "weights": self.weights,
+            "n_features_in": self.n_features_in_,
+        }
+        (directory / "ensemble.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        self.conformal_.save(directory)
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        path = directory / "ensemble.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{directory}: no ensemble.json; not a saved ensemble")
+        meta = json.loads(path.read_text())
+        components = {}
+        for name, class_name in meta["components"].items():
+            if class_name not in COMPONENT_CLASSES:
+                raise ValueError(f"{directory}: unknown component class {class_name!r}")
+            components[name] = COMPONENT_CLASSES[class_name].load(directory / "components" / name)
+        model = cls(components, **meta["params"])
+        model.weights_ = np.array([meta["weights"][name] for name in components])
+        model.n_features_in_ = int(meta["n_features_in"])
+        model.conformal_ = AbsoluteResidualConformal.load(directory)
+        return model
