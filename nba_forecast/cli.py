@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -15,11 +16,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nba_forecast.data.errors import DataError, LoadResult
-from nba_forecast.data.loaders import FORMATS, load_games
+from nba_forecast.data.loaders import FORMATS, load_games, load_margins
 from nba_forecast.data.shipped import load_shipped_games
 from nba_forecast.data.simulate import DriftSchedule, simulate_games
 from nba_forecast.data.summary import season_summary
 from nba_forecast.data.writer import write_games
+from nba_forecast.evaluation.backtest import run_backtest
+from nba_forecast.evaluation.report import write_report
 from nba_forecast.settings import Settings
 
 app = typer.Typer(
@@ -224,6 +227,110 @@ def data_simulate(
     out.print(
         f"wrote {len(frame):,} simulated games to {output}: SD(m_24 - m_18) "
         f"{summary['sd_change']:.3f}, persistence MAE {summary['persistence_mae']:.3f}",
+        highlight=False,
+    )
+
+
+def _parse_seasons(text: str) -> list[int]:
+    """'2013,2014' or '2013-14,2014-15' -> [2013, 2014]."""
+    seasons = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        start = part.split("-")[0]
+        if not (start.isdigit() and len(start) == 4):
+            raise _fail(f"bad season {part!r}: use the start year (2013) or 2013-14")
+        seasons.append(int(start))
+    if not seasons:
+        raise _fail("--test-seasons is empty")
+    return seasons
+
+
+def _games_with(data: Path | None) -> pd.DataFrame:
+    """The shipped games plus those of ``data`` (our margins format); the file wins on a
+    shared game id."""
+    games = load_shipped_games()
+    if data is None:
+        return games
+    try:
+        extra = load_margins(data, on_error="skip")
+    except DataError as error:
+        raise _fail(str(error)) from None
+    _report_problems(extra)
+    if extra.games.empty:
+        raise _fail(f"{data}: no valid games")
+    kept = games[~games["game_id"].isin(extra.games["game_id"])]
+    return pd.concat([kept, extra.games], ignore_index=True)
+
+
+@app.command("evaluate")
+def evaluate(
+    test_seasons: Annotated[
+        str,
+        typer.Option(
+            help="test seasons (start years), e.g. 2013,2014; training uses the seasons before"
+        ),
+    ] = "2013,2014",
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="more games in our margins format (CSV/Parquet), added to the shipped ones"
+        ),
+    ] = None,
+    report_dir: Annotated[
+        Path, typer.Option("--out", help="where report.md, metrics.json and evaluation.png go")
+    ] = Path("reports/evaluate"),
+    seed: Annotated[int, typer.Option(help="random seed (LSTM)")] = 0,
+) -> None:
+    """Train every model on earlier seasons and compare them on the test seasons."""
+    seasons = _parse_seasons(test_seasons)
+    games = _games_with(data)
+    with err.status("evaluating") as status:
+        try:
+            result = run_backtest(
+                games, seasons, random_state=seed, progress=lambda message: status.update(message)
+            )
+        except ValueError as error:
+            raise _fail(str(error)) from None
+    table = Table(
+        title=f"test seasons {', '.join(map(str, seasons))}: halftime margin "
+        f"forecasts at 6:00 Q2 ({int(result.table['n'].iloc[0]):,} games)"
+    )
+    for column in (
+        "model",
+        "MAE",
+        "vs pers.",
+        "RMSE",
+        "coverage",
+        "width",
+        "Winkler",
+        "DM p vs pers.",
+    ):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for r in result.table.itertuples(index=False):
+        table.add_row(
+            r.model,
+            f"{r.mae:.3f}",
+            f"{r.vs_persistence:+.2%}",
+            f"{r.rmse:.3f}",
+            f"{r.coverage:.1%}",
+            f"{r.mean_width:.2f}",
+            f"{r.winkler:.2f}",
+            "" if pd.isna(r.dm_p_value) else f"{r.dm_p_value:.4f}",
+        )
+    out.print(table)
+    by_season = result.by_season[result.by_season["model"] == "ensemble"]
+    out.print(
+        "ensemble coverage by season: "
+        + ", ".join(
+            f"{int(r.season)}: {r.coverage:.1%}" for r in by_season.itertuples(index=False)
+        ),
+        highlight=False,
+    )
+    try:
+        path = write_report(result, report_dir)
+    except OSError as error:
+        raise _fail(f"cannot write the report to {report_dir}: {error}") from None
+    out.print(
+        f"report: {path} (and {report_dir / 'evaluation.png'}); {result.seconds:.0f} s",
         highlight=False,
     )
 

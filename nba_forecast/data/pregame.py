@@ -60,9 +60,11 @@ def pregame_features(
     long = _team_games(games)
     long["margin"] = long["side"] * margin[long["game"].to_numpy()]
     previous = long.groupby("team")["margin"].shift(1)
-    long["strength"] = previous.groupby(long["team"]).transform(
-        lambda s: s.ewm(halflife=halflife_games, ignore_na=True).mean()
-    ).fillna(0.0)
+    long["strength"] = (
+        previous.groupby(long["team"])
+        .transform(lambda s: s.ewm(halflife=halflife_games, ignore_na=True).mean())
+        .fillna(0.0)
+    )
     rest = long["date"] - long.groupby("team")["date"].shift(1)
     long["tired"] = (rest == pd.Timedelta(days=1)).astype(float)
     n = len(games)

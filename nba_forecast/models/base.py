@@ -23,7 +23,9 @@ class NotFittedError(RuntimeError):
     """A model was used before ``fit``."""
 
 
-def check_margins(X: ArrayLike, name: str = "X", n_columns: int | None = None) -> NDArray[np.float64]:
+def check_margins(
+    X: ArrayLike, name: str = "X", n_columns: int | None = None
+) -> NDArray[np.float64]:
     """Model input, one row per game: m_0..m_18, then any pre-game feature columns.
 
     2-d, at least 19 columns (exactly ``n_columns`` when given), finite, not empty.

@@ -106,8 +106,12 @@ class AbsoluteResidualConformal:
 
     def state(self) -> tuple[dict[str, Any], dict[str, NDArray]]:
         self._require_calibrated()
-        params = {"alpha": self.alpha, "half_life": self.half_life, "gamma": self.gamma,
-                  "max_scores": self.max_scores}
+        params = {
+            "alpha": self.alpha,
+            "half_life": self.half_life,
+            "gamma": self.gamma,
+            "max_scores": self.max_scores,
+        }
         fitted = {"alpha_t": self.alpha_t_, "n_updates": self.n_updates_, "misses": self.misses_}
         return {"params": params, "fitted": fitted}, {"scores": self.scores_}
 

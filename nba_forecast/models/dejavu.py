@@ -15,7 +15,7 @@ window: at most ``max_games`` games and none older than ``max_age_days`` before 
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -27,8 +27,17 @@ Metric = Literal["l1", "l2"]
 Aggregate = Literal["median", "weighted_mean"]
 CORRECTION_SAMPLE = 4000  # training games used to fit the feature correction
 EPOCH = np.datetime64("1970-01-01", "D")
-ANALOG_COLUMNS = ["query", "rank", "game_id", "game_date", "home_team", "away_team",
-                  "distance", "m_18", "m_24"]
+ANALOG_COLUMNS = [
+    "query",
+    "rank",
+    "game_id",
+    "game_date",
+    "home_team",
+    "away_team",
+    "distance",
+    "m_18",
+    "m_24",
+]
 
 
 def _info_arrays(info: pd.DataFrame | None, n: int, start: int) -> dict[str, NDArray]:
@@ -54,18 +63,35 @@ def _info_arrays(info: pd.DataFrame | None, n: int, start: int) -> dict[str, NDA
 
 class Dejavu(Forecaster):
     state_names: ClassVar[tuple[str, ...]] = (
-        "paths_", "changes_", "m18_", "ids_", "days_", "home_", "away_", "coef_",
+        "paths_",
+        "changes_",
+        "m18_",
+        "ids_",
+        "days_",
+        "home_",
+        "away_",
+        "coef_",
         "n_features_in_",
     )
+    # the database: one row per historical game
+    paths_: NDArray[np.float32]
+    changes_: NDArray[np.float32]
+    m18_: NDArray[np.float32]
+    ids_: NDArray[Any]
+    days_: NDArray[np.int64]
+    home_: NDArray[Any]
+    away_: NDArray[Any]
+    coef_: NDArray[np.float64]
+    n_features_in_: int
 
     def __init__(
         self,
         *,
-        k: int = 100,
-        window: int = 6,
+        k: int = 800,
+        window: int = 3,
         metric: Metric = "l1",
         recency: float = 0.0,
-        aggregate: Aggregate = "median",
+        aggregate: Aggregate = "weighted_mean",
         correct_features: bool = True,
         max_games: int | None = None,
         max_age_days: int | None = None,
@@ -87,7 +113,9 @@ class Dejavu(Forecaster):
         if self.metric not in ("l1", "l2"):
             raise ValueError(f"metric must be 'l1' or 'l2', got {self.metric!r}")
         if self.aggregate not in ("median", "weighted_mean"):
-            raise ValueError(f"aggregate must be 'median' or 'weighted_mean', got {self.aggregate!r}")
+            raise ValueError(
+                f"aggregate must be 'median' or 'weighted_mean', got {self.aggregate!r}"
+            )
         if self.recency < 0:
             raise ValueError("recency must be >= 0")
 
@@ -129,7 +157,7 @@ class Dejavu(Forecaster):
         base = self._analog_forecast(X[sample], exclude=self._positions(fit_ids[sample]))
         features = X[sample, N_INPUT_MINUTES:]
         coef, *_ = np.linalg.lstsq(features, y[sample] - base, rcond=None)
-        return coef
+        return np.asarray(coef, dtype=np.float64)
 
     def _positions(self, ids: NDArray[np.str_]) -> NDArray[np.int64]:
         """Database positions of game ids (-1 where absent), to leave a game out of its own
@@ -144,7 +172,9 @@ class Dejavu(Forecaster):
         y_ = check_target(y, len(X_))
         new = _info_arrays(info, len(X_), len(self.ids_))
         self.paths_ = np.concatenate([self.paths_, self._paths(X_)])
-        self.changes_ = np.concatenate([self.changes_, (y_ - X_[:, N_INPUT_MINUTES - 1]).astype(np.float32)])
+        self.changes_ = np.concatenate(
+            [self.changes_, (y_ - X_[:, N_INPUT_MINUTES - 1]).astype(np.float32)]
+        )
         self.m18_ = np.concatenate([self.m18_, X_[:, N_INPUT_MINUTES - 1].astype(np.float32)])
         for name, value in new.items():
             setattr(self, name, np.concatenate([getattr(self, name), value]))
@@ -184,13 +214,15 @@ class Dejavu(Forecaster):
         chunk = max(1, int(2e7 // max(1, len(db) * (db.shape[1] if self.metric == "l1" else 1))))
         indices = np.empty((len(paths), k), dtype=np.int64)
         distances = np.empty((len(paths), k), dtype=np.float32)
-        db_sq = (db**2).sum(axis=1) if self.metric == "l2" else None
+        db_sq = (db**2).sum(axis=1)
         for start in range(0, len(paths), chunk):
             q = paths[start : start + chunk]
             if self.metric == "l1":
                 d = np.abs(q[:, None, :] - db[None, :, :]).sum(axis=2)
             else:
-                d = np.sqrt(np.maximum((q**2).sum(axis=1)[:, None] + db_sq[None, :] - 2 * q @ db.T, 0))
+                d = np.sqrt(
+                    np.maximum((q**2).sum(axis=1)[:, None] + db_sq[None, :] - 2 * q @ db.T, 0)
+                )
             if exclude is not None:
                 rows = np.arange(len(q))
                 own = exclude[start : start + chunk]

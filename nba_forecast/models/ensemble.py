@@ -9,6 +9,7 @@ the calibration games. Saved as a directory: ``ensemble.json`` (names, weights, 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -20,13 +21,14 @@ from scipy.optimize import minimize
 
 import nba_forecast
 from nba_forecast.models.base import NotFittedError, check_margins, check_target
-from nba_forecast.models.baselines import DampedPersistence, Persistence
+from nba_forecast.models.baselines import DampedPersistence, LinearForecaster, Persistence
 from nba_forecast.models.conformal import AbsoluteResidualConformal
 from nba_forecast.models.dejavu import Dejavu
 from nba_forecast.models.lstm import LSTMForecaster
 
-COMPONENT_CLASSES: dict[str, type] = {
-    cls.__name__: cls for cls in (Persistence, DampedPersistence, Dejavu, LSTMForecaster)
+COMPONENT_CLASSES: dict[str, Any] = {
+    cls.__name__: cls
+    for cls in (Persistence, DampedPersistence, LinearForecaster, Dejavu, LSTMForecaster)
 }
 
 
@@ -42,6 +44,7 @@ class EnsemblePrediction:
 def default_components(random_state: int = 0) -> dict[str, Any]:
     return {
         "damped_persistence": DampedPersistence(),
+        "linear": LinearForecaster(),
         "dejavu": Dejavu(),
         "lstm": LSTMForecaster(random_state=random_state),
     }
@@ -81,7 +84,8 @@ class HalftimeEnsemble:
         if not hasattr(self, attribute):
             raise NotFittedError(f"HalftimeEnsemble: call {step} first")
 
-    def _fit_component(self, name: str, model: Any, X, y, X_val, y_val, info) -> None:  # type: ignore[no-untyped-def]
+    @staticmethod
+    def _fit_component(model: Any, X, y, X_val, y_val, info) -> None:  # type: ignore[no-untyped-def]
         if isinstance(model, LSTMForecaster):
             model.fit(X, y, X_val, y_val)
         elif isinstance(model, Dejavu):
@@ -96,13 +100,19 @@ class HalftimeEnsemble:
         X_val: ArrayLike,
         y_val: ArrayLike,
         info: pd.DataFrame | None = None,
+        prefitted: Collection[str] = (),
     ) -> Self:
         """Fit the components on (X, y) and their weights on (X_val, y_val). ``info`` (game
-        id, date, teams of X) lets Dejavu explain its forecasts."""
+        id, date, teams of X) lets Dejavu explain its forecasts. Components named in
+        ``prefitted`` (e.g. tuned beforehand on the same games) are not fitted again."""
         X_, X_v = check_margins(X), check_margins(X_val, "X_val")
         y_, y_v = check_target(y, len(X_)), check_target(y_val, len(X_v))
+        unknown = set(prefitted) - set(self.components)
+        if unknown:
+            raise ValueError(f"prefitted names no component: {sorted(unknown)}")
         for name, model in self.components.items():
-            self._fit_component(name, model, X_, y_, X_v, y_v, info)
+            if name not in prefitted:
+                self._fit_component(model, X_, y_, X_v, y_v, info)
         validation = np.column_stack([m.predict(X_v) for m in self.components.values()])
         self.weights_ = simplex_least_squares(validation, y_v)
         self.n_features_in_ = X_.shape[1]
@@ -115,7 +125,7 @@ class HalftimeEnsemble:
         y_ = check_target(y_cal, len(X_))
         self.conformal_ = AbsoluteResidualConformal(
             self.alpha, half_life=self.conformal_half_life, gamma=self.gamma
-        ).conformalize(y_, self.predict(X_))
+        ).conformalize(y_, self._point(X_))
         return self
 
     def component_forecasts(self, X: ArrayLike) -> dict[str, NDArray[np.float64]]:
@@ -129,7 +139,7 @@ class HalftimeEnsemble:
         """Point forecasts; with ``return_details`` also the 95% interval, each component's
         forecast and Dejavu's closest analog games."""
         parts = self.component_forecasts(X)
-        forecast = np.column_stack(list(parts.values())) @ self.weights_
+        forecast = self._combine(parts)
         if not return_details:
             return forecast
         self._require("conformal_", "conformalize")
@@ -137,6 +147,12 @@ class HalftimeEnsemble:
         dejavu = next((m for m in self.components.values() if isinstance(m, Dejavu)), None)
         analogs = dejavu.analogs(X, n_analogs) if dejavu is not None else None
         return EnsemblePrediction(forecast, lower, upper, parts, analogs)
+
+    def _combine(self, parts: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
+        return np.column_stack(list(parts.values())) @ self.weights_
+
+    def _point(self, X: ArrayLike) -> NDArray[np.float64]:
+        return self._combine(self.component_forecasts(X))
 
     def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> Self:
         """Online interval adaptation (ACI) with new outcomes."""
@@ -158,8 +174,11 @@ class HalftimeEnsemble:
         meta = {
             "class": type(self).__name__,
             "library_version": nba_forecast.__version__,
-            "params": {"alpha": self.alpha, "conformal_half_life": self.conformal_half_life,
-                       "gamma": self.gamma},
+            "params": {
+                "alpha": self.alpha,
+                "conformal_half_life": self.conformal_half_life,
+                "gamma": self.gamma,
+            },
             "components": {name: type(m).__name__ for name, m in self.components.items()},
             "weights": self.weights,
             "n_features_in": self.n_features_in_,

@@ -53,11 +53,14 @@ def resolve_device(device: str) -> torch.device:
 
 class LSTMForecaster(Forecaster):
     state_names: ClassVar[tuple[str, ...]] = ("network_", "n_features_in_", "history_")
+    network_: _Network
+    n_features_in_: int
+    history_: NDArray[np.float64]
 
     def __init__(
         self,
         *,
-        hidden_size: int = 32,
+        hidden_size: int = 16,
         num_layers: int = 1,
         max_epochs: int = 40,
         patience: int = 5,
@@ -95,7 +98,7 @@ class LSTMForecaster(Forecaster):
         if not 0 < self.validation_fraction < 1:
             raise ValueError("validation_fraction must be in (0, 1) when no X_val is given")
         # the last rows are the latest games: validate on them, never on a shuffle
-        cut = int(round(len(X) * (1 - self.validation_fraction)))
+        cut = round(len(X) * (1 - self.validation_fraction))
         if cut < 1 or cut >= len(X):
             raise ValueError(f"too few games ({len(X)}) to hold out a validation split")
         return X[:cut], y[:cut], X[cut:], y[cut:]
@@ -125,14 +128,20 @@ class LSTMForecaster(Forecaster):
             network = _Network(n_features, self.hidden_size, self.num_layers).to(device)
         optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate)
         paths, features = self._tensors(X_train, device)
-        target = torch.as_tensor((y_train - X_train[:, N_INPUT_MINUTES - 1]) / self.scale,
-                                 dtype=torch.float32, device=device)
+        target = torch.as_tensor(
+            (y_train - X_train[:, N_INPUT_MINUTES - 1]) / self.scale,
+            dtype=torch.float32,
+            device=device,
+        )
         val_paths, val_features = self._tensors(X_valid, device)
-        val_change = torch.as_tensor((y_valid - X_valid[:, N_INPUT_MINUTES - 1]) / self.scale,
-                                     dtype=torch.float32, device=device)
+        val_change = torch.as_tensor(
+            (y_valid - X_valid[:, N_INPUT_MINUTES - 1]) / self.scale,
+            dtype=torch.float32,
+            device=device,
+        )
         best, best_state, stale, history = np.inf, copy.deepcopy(network.state_dict()), 0, []
         start = time.perf_counter()
-        for epoch in range(self.max_epochs):
+        for _ in range(self.max_epochs):
             network.train()
             order = torch.randperm(len(target), generator=generator).to(device)
             for batch in order.split(self.batch_size):
@@ -155,8 +164,13 @@ class LSTMForecaster(Forecaster):
         self.n_features_in_ = X_.shape[1]
         self.history_ = np.array(history)
         self.fit_seconds_ = time.perf_counter() - start
-        logger.info("lstm: %d epochs, best validation MAE %.3f, %.1fs on %s",
-                    len(history), best * self.scale, self.fit_seconds_, device)
+        logger.info(
+            "lstm: %d epochs, best validation MAE %.3f, %.1fs on %s",
+            len(history),
+            best * self.scale,
+            self.fit_seconds_,
+            device,
+        )
         return self
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:

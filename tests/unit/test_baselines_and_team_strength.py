@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nba_forecast.data.pregame import pregame_features
 from nba_forecast.data.schema import margin_matrix
 from nba_forecast.data.splits import SeasonSplit, split_games
-from nba_forecast.data.pregame import pregame_features
 from nba_forecast.evaluation.paired_tests import diebold_mariano
 from nba_forecast.models.base import NotFittedError
 from nba_forecast.models.baselines import DampedPersistence, Persistence
@@ -79,8 +79,12 @@ def test_pregame_features_never_look_ahead(shipped_games: pd.DataFrame) -> None:
 
 
 def test_back_to_back_flags_the_tired_side() -> None:
-    rows = [("g1", "2014-01-01", "AAA", "BBB"), ("g2", "2014-01-02", "AAA", "CCC"),
-            ("g3", "2014-01-02", "DDD", "BBB"), ("g4", "2014-01-03", "BBB", "AAA")]
+    rows = [
+        ("g1", "2014-01-01", "AAA", "BBB"),
+        ("g2", "2014-01-02", "AAA", "CCC"),
+        ("g3", "2014-01-02", "DDD", "BBB"),
+        ("g4", "2014-01-03", "BBB", "AAA"),
+    ]
     games = pd.DataFrame(rows, columns=["game_id", "game_date", "home_team", "away_team"])
     games = games.assign(season=2013, final_home=100, final_away=90, m_24=5)
     games["game_date"] = pd.to_datetime(games["game_date"])
