@@ -179,8 +179,9 @@ class HalftimeEnsemble:
                 "conformal_half_life": self.conformal_half_life,
                 "gamma": self.gamma,
             },
-            "components": {name: type(m).__name__ for name, m in self.components.items()},
-            "weights": self.weights,
+            # lists keep the component order, so the weighted sum is bit-for-bit the same
+            "components": [[name, type(m).__name__] for name, m in self.components.items()],
+            "weights": [float(w) for w in self.weights_],
             "n_features_in": self.n_features_in_,
         }
         (directory / "ensemble.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
@@ -194,12 +195,12 @@ class HalftimeEnsemble:
             raise FileNotFoundError(f"{directory}: no ensemble.json; not a saved ensemble")
         meta = json.loads(path.read_text())
         components = {}
-        for name, class_name in meta["components"].items():
+        for name, class_name in meta["components"]:
             if class_name not in COMPONENT_CLASSES:
                 raise ValueError(f"{directory}: unknown component class {class_name!r}")
             components[name] = COMPONENT_CLASSES[class_name].load(directory / "components" / name)
         model = cls(components, **meta["params"])
-        model.weights_ = np.array([meta["weights"][name] for name in components])
+        model.weights_ = np.array(meta["weights"], dtype=np.float64)
         model.n_features_in_ = int(meta["n_features_in"])
         model.conformal_ = AbsoluteResidualConformal.load(directory)
         return model
