@@ -31,7 +31,7 @@ def test_split_conformal_covers_95_percent_on_exchangeable_games(exchangeable: d
     X, y = exchangeable["X"], exchangeable["y"]
     model = ConformalForecaster(DampedPersistence().fit(X[:4000], y[:4000]))
     model.conformalize(X[4000:6000], y[4000:6000])
-    forecast, lower, upper = model.predict_interval(X[6000:])
+    _forecast, lower, upper = model.predict_interval(X[6000:])
     covered = ((y[6000:] >= lower) & (y[6000:] <= upper)).sum()
     n = len(y) - 6000
     # two-sided binomial test at 1%: calibration noise adds variance, so widen by sqrt(2)
@@ -177,7 +177,7 @@ def test_ensemble_errors(fitted_ensemble: dict, tmp_path: Path) -> None:
         HalftimeEnsemble({})
     with pytest.raises(ValueError, match="prefitted"):
         fresh.fit(X, np.zeros(len(X)), X, np.zeros(len(X)), prefitted={"nope"})
-    with pytest.raises(FileNotFoundError, match="ensemble.json"):
+    with pytest.raises(FileNotFoundError, match=r"ensemble\.json"):
         HalftimeEnsemble.load(tmp_path)
     with pytest.raises(ValueError, match="columns"):
         fitted_ensemble["model"].predict(X[:, :19])

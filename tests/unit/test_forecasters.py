@@ -106,7 +106,7 @@ def test_dejavu_returns_explainable_analogs(data: dict[str, Any], games: pd.Data
 def test_dejavu_search_is_exact(metric: str, data: dict[str, Any]) -> None:
     model = Dejavu(k=25, window=6, metric=metric, recency=0.2).fit(data["X"], data["y"])
     queries = data["X_new"][:20]
-    indices, distances = model._neighbours(model._paths(queries), 25)
+    _indices, distances = model._neighbours(model._paths(queries), 25)
     weights = np.exp(-0.2 * np.arange(6)[::-1])
     q = queries[:, 13:19][:, None, :]
     db = data["X"][:, 13:19][None, :, :]
