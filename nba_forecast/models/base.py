@@ -61,8 +61,11 @@ class Forecaster:
     state_names: ClassVar[tuple[str, ...]] = ()
 
     def get_params(self) -> dict[str, Any]:
-        """Constructor parameters: every attribute that is not fitted state (``name_``)."""
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+        """Constructor parameters: the public attributes that are not fitted state
+        (``name_``) nor private caches (``_name``)."""
+        return {
+            k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")
+        }
 
     def _require_fitted(self) -> None:
         if any(not hasattr(self, name) for name in self.state_names):

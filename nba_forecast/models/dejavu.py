@@ -15,6 +15,8 @@ window: at most ``max_games`` games and none older than ``max_age_days`` before 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
@@ -25,6 +27,18 @@ from nba_forecast.models.base import N_INPUT_MINUTES, Forecaster, check_margins,
 
 Metric = Literal["l1", "l2"]
 Aggregate = Literal["median", "weighted_mean"]
+SEARCH_THREADS = min(4, os.cpu_count() or 1)
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One shared pool for analog searches (created on first use)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="dejavu-search")
+    return _POOL
+
+
 CORRECTION_SAMPLE = 4000  # training games used to fit the feature correction
 EPOCH = np.datetime64("1970-01-01", "D")
 ANALOG_COLUMNS = [
@@ -206,33 +220,78 @@ class Dejavu(Forecaster):
     def _neighbours(
         self, paths: NDArray[np.float32], k: int, exclude: NDArray[np.int64] | None = None
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """Indices and distances of the k nearest database games, nearest first."""
+        """Indices and distances of the k nearest database games, nearest first.
+
+        Work is split into (query chunk, database block) tasks run on threads (numpy's
+        element-wise ops and partitions release the GIL): many queries split by query,
+        a few queries split the database; each block's top k are then merged.
+        """
         db = self.paths_
-        k = min(k, len(db) - (1 if exclude is not None else 0))
+        n = len(db)
+        k = min(k, n - (1 if exclude is not None else 0))
         if k < 1:
             raise ValueError("the analog database is too small for this query")
-        chunk = max(1, int(2e7 // max(1, len(db) * (db.shape[1] if self.metric == "l1" else 1))))
+        # ~2M distances (8 MB) per task stay in cache
+        chunk = max(1, int(2e6 // n))
+        few_queries = len(paths) <= chunk * SEARCH_THREADS
+        n_blocks = min(SEARCH_THREADS, max(1, n // 100_000)) if few_queries else 1
+        blocks = np.array_split(np.arange(n), n_blocks)
+        columns, db_sq = self._search_arrays()
+
+        def top_k(task: tuple[int, int]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+            start, block = task
+            lo, hi = int(blocks[block][0]), int(blocks[block][-1]) + 1
+            q = paths[start : start + chunk]
+            d = self._distances(q, columns[:, lo:hi], db_sq[lo:hi])
+            if exclude is not None:
+                own = exclude[start : start + chunk] - lo
+                inside = (own >= 0) & (own < hi - lo)
+                d[np.flatnonzero(inside), own[inside]] = np.inf
+            kk = min(k, hi - lo)
+            part = np.argpartition(d, kk - 1, axis=1)[:, :kk]
+            return part + lo, np.take_along_axis(d, part, axis=1)
+
+        tasks = [(s, b) for s in range(0, len(paths), chunk) for b in range(n_blocks)]
+        results = list(_pool().map(top_k, tasks)) if len(tasks) > 1 else [top_k(tasks[0])]
         indices = np.empty((len(paths), k), dtype=np.int64)
         distances = np.empty((len(paths), k), dtype=np.float32)
-        db_sq = (db**2).sum(axis=1)
-        for start in range(0, len(paths), chunk):
-            q = paths[start : start + chunk]
-            if self.metric == "l1":
-                d = np.abs(q[:, None, :] - db[None, :, :]).sum(axis=2)
-            else:
-                d = np.sqrt(
-                    np.maximum((q**2).sum(axis=1)[:, None] + db_sq[None, :] - 2 * q @ db.T, 0)
-                )
-            if exclude is not None:
-                rows = np.arange(len(q))
-                own = exclude[start : start + chunk]
-                d[rows[own >= 0], own[own >= 0]] = np.inf
-            part = np.argpartition(d, k - 1, axis=1)[:, :k]
-            part_d = np.take_along_axis(d, part, axis=1)
+        for i, start in enumerate(range(0, len(paths), chunk)):
+            part = np.concatenate([r[0] for r in results[i * n_blocks : (i + 1) * n_blocks]], 1)
+            part_d = np.concatenate([r[1] for r in results[i * n_blocks : (i + 1) * n_blocks]], 1)
+            if n_blocks > 1:
+                best = np.argpartition(part_d, k - 1, axis=1)[:, :k]
+                part = np.take_along_axis(part, best, axis=1)
+                part_d = np.take_along_axis(part_d, best, axis=1)
             order = np.argsort(part_d, axis=1, kind="stable")
             indices[start : start + chunk] = np.take_along_axis(part, order, axis=1)
             distances[start : start + chunk] = np.take_along_axis(part_d, order, axis=1)
         return indices, distances
+
+    def _search_arrays(self) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """The database by minute (contiguous rows) and its squared norms, cached until the
+        database changes."""
+        cache = getattr(self, "_search_cache", None)
+        if cache is None or cache[0] is not self.paths_:
+            columns = np.ascontiguousarray(self.paths_.T)
+            cache = (self.paths_, columns, (self.paths_**2).sum(axis=1))
+            self._search_cache = cache
+        return cache[1], cache[2]
+
+    def _distances(
+        self, q: NDArray[np.float32], columns: NDArray[np.float32], db_sq: NDArray[np.float32]
+    ) -> NDArray[np.float32]:
+        """Distances (queries x database), built minute by minute in place: no 3-d
+        temporary, so memory stays at one float32 per pair."""
+        if self.metric == "l2":
+            squared = (q**2).sum(axis=1)[:, None] + db_sq[None, :] - 2 * q @ columns
+            return np.sqrt(np.maximum(squared, 0, out=squared), out=squared)
+        d = np.abs(columns[0][None, :] - q[:, :1])
+        buffer = np.empty_like(d)
+        for minute in range(1, columns.shape[0]):
+            np.subtract(columns[minute][None, :], q[:, minute : minute + 1], out=buffer)
+            np.abs(buffer, out=buffer)
+            d += buffer
+        return d
 
     def _analog_forecast(
         self, X: NDArray[np.float64], exclude: NDArray[np.int64] | None = None
