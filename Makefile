@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the package with its dev extras (pins: pyproject.toml)
 
-demo: $(STAMP) ## run the main job on embedded defaults: summary of the shipped real games
+demo: $(STAMP) ## run the main job on embedded defaults: data summary, then train + evaluate all models
 	$(BIN)/nba-forecast data stats
+	$(BIN)/nba-forecast evaluate --out reports/evaluate
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/pytest

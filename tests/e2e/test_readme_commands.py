@@ -1,4 +1,4 @@
-"""The README's demo command works and prints the data summary."""
+"""The README's demo command works: data summary, then the model evaluation."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.e2e
-def test_make_demo_prints_the_shipped_data_summary() -> None:
+def test_make_demo_prints_data_summary_and_model_evaluation() -> None:
     result = subprocess.run(
         ["make", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
     )
     assert result.returncode == 0, result.stderr
     assert "22,387" in result.stdout and "persistence" in result.stdout
+    assert "ensemble" in result.stdout and "reports/evaluate/report.md" in result.stdout
+    assert (ROOT / "reports" / "evaluate" / "evaluation.png").is_file()
