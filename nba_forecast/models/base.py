@@ -17,6 +17,7 @@ import nba_forecast
 from nba_forecast.data.schema import FORECAST_MINUTE
 
 N_INPUT_MINUTES = FORECAST_MINUTE + 1  # m_0 .. m_18
+META_FILE = "params.json"
 
 
 class NotFittedError(RuntimeError):
@@ -73,28 +74,36 @@ class Forecaster:
 
     def save(self, directory: Path) -> Path:
         self._require_fitted()
-        directory.mkdir(parents=True, exist_ok=True)
-        params = {
-            "class": type(self).__name__,
-            "library_version": nba_forecast.__version__,
-            "params": self.get_params(),
-        }
-        (directory / "params.json").write_text(json.dumps(params, indent=2, sort_keys=True))
+        write_meta(directory, self, {"params": self.get_params()})
         state = {name: np.asarray(getattr(self, name)) for name in self.state_names}
         np.savez(directory / "state.npz", allow_pickle=False, **state)
         return directory
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        meta_path = directory / "params.json"
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{directory}: no params.json; not a saved model directory")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("class") != cls.__name__:
-            raise ValueError(f"{directory} holds a {meta.get('class')}, not a {cls.__name__}")
-        model = cls(**meta["params"])
+        model = cls(**read_meta(directory, cls)["params"])
         with np.load(directory / "state.npz", allow_pickle=False) as state:
             for name in cls.state_names:
                 value = state[name]
                 setattr(model, name, value.item() if value.ndim == 0 else value)
         return model
+
+
+def write_meta(
+    directory: Path, model: object, fields: dict[str, Any], name: str = META_FILE
+) -> None:
+    """A model directory's JSON: its class, the library version and ``fields``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {"class": type(model).__name__, "library_version": nba_forecast.__version__, **fields}
+    (directory / name).write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+
+def read_meta(directory: Path, cls: type, name: str = META_FILE) -> dict[str, Any]:
+    """The JSON of a saved model directory, checked to hold a ``cls``."""
+    path = directory / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory}: no {name}; not a saved model directory")
+    meta: dict[str, Any] = json.loads(path.read_text())
+    if meta.get("class") != cls.__name__:
+        raise ValueError(f"{directory} holds a {meta.get('class')}, not a {cls.__name__}")
+    return meta

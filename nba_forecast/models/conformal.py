@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Self
@@ -22,8 +21,15 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nba_forecast.models.base import NotFittedError, check_margins, check_target
+from nba_forecast.models.base import (
+    NotFittedError,
+    check_margins,
+    check_target,
+    read_meta,
+    write_meta,
+)
 
+CONFORMAL_FILE = "conformal.json"
 ALPHA_BOUNDS = (0.001, 0.5)  # ACI may push alpha_t out of (0, 1); keep intervals finite
 
 
@@ -126,18 +132,15 @@ class AbsoluteResidualConformal:
 
     def save(self, directory: Path) -> Path:
         meta, arrays = self.state()
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "conformal.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        write_meta(directory, self, meta, CONFORMAL_FILE)
         np.savez(directory / "conformal_scores.npz", allow_pickle=False, **arrays)
         return directory
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        path = directory / "conformal.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{directory}: no conformal.json")
+        meta = read_meta(directory, cls, CONFORMAL_FILE)
         with np.load(directory / "conformal_scores.npz", allow_pickle=False) as arrays:
-            return cls.from_state(json.loads(path.read_text()), dict(arrays))
+            return cls.from_state(meta, dict(arrays))
 
 
 class ConformalForecaster:

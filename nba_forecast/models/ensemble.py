@@ -8,7 +8,6 @@ the calibration games. Saved as a directory: ``ensemble.json`` (names, weights, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +18,19 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
-import nba_forecast
-from nba_forecast.models.base import NotFittedError, check_margins, check_target
+from nba_forecast.models.base import (
+    NotFittedError,
+    check_margins,
+    check_target,
+    read_meta,
+    write_meta,
+)
 from nba_forecast.models.baselines import DampedPersistence, LinearForecaster, Persistence
 from nba_forecast.models.conformal import AbsoluteResidualConformal
 from nba_forecast.models.dejavu import Dejavu
 from nba_forecast.models.lstm import LSTMForecaster
 
+ENSEMBLE_FILE = "ensemble.json"
 COMPONENT_CLASSES: dict[str, Any] = {
     cls.__name__: cls
     for cls in (Persistence, DampedPersistence, LinearForecaster, Dejavu, LSTMForecaster)
@@ -171,9 +176,7 @@ class HalftimeEnsemble:
         directory.mkdir(parents=True, exist_ok=True)
         for name, model in self.components.items():
             model.save(directory / "components" / name)
-        meta = {
-            "class": type(self).__name__,
-            "library_version": nba_forecast.__version__,
+        fields = {
             "params": {
                 "alpha": self.alpha,
                 "conformal_half_life": self.conformal_half_life,
@@ -184,16 +187,13 @@ class HalftimeEnsemble:
             "weights": [float(w) for w in self.weights_],
             "n_features_in": self.n_features_in_,
         }
-        (directory / "ensemble.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        write_meta(directory, self, fields, ENSEMBLE_FILE)
         self.conformal_.save(directory)
         return directory
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        path = directory / "ensemble.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{directory}: no ensemble.json; not a saved ensemble")
-        meta = json.loads(path.read_text())
+        meta = read_meta(directory, cls, ENSEMBLE_FILE)
         components = {}
         for name, class_name in meta["components"]:
             if class_name not in COMPONENT_CLASSES:

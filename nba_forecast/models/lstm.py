@@ -9,19 +9,24 @@ absolute-error loss (the evaluation metric is MAE), early stopping on a validati
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
-import nba_forecast
-from nba_forecast.models.base import N_INPUT_MINUTES, Forecaster, check_margins, check_target
+from nba_forecast.models.base import (
+    N_INPUT_MINUTES,
+    Forecaster,
+    check_margins,
+    check_target,
+    read_meta,
+    write_meta,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -184,26 +189,19 @@ class LSTMForecaster(Forecaster):
     # weights go to weights.pt as a state_dict; loading reads tensors only
     def save(self, directory: Path) -> Path:
         self._require_fitted()
-        directory.mkdir(parents=True, exist_ok=True)
-        meta: dict[str, Any] = {
-            "class": type(self).__name__,
-            "library_version": nba_forecast.__version__,
+        history = [float(v) for v in self.history_]
+        fields = {
             "params": self.get_params(),
             "n_features_in": int(self.n_features_in_),
-            "history": [float(v) for v in self.history_],
+            "history": history,
         }
-        (directory / "params.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        write_meta(directory, self, fields)
         torch.save(self.network_.state_dict(), directory / "weights.pt")
         return directory
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        meta_path = directory / "params.json"
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{directory}: no params.json; not a saved model directory")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("class") != cls.__name__:
-            raise ValueError(f"{directory} holds a {meta.get('class')}, not a {cls.__name__}")
+        meta = read_meta(directory, cls)
         model = cls(**meta["params"])
         n_features = int(meta["n_features_in"]) - N_INPUT_MINUTES
         network = _Network(n_features, model.hidden_size, model.num_layers)
