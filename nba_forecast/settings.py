@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path.home() / ".nba-forecast"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NBA_FORECAST_", extra="ignore")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # embedded defaults live under one directory; a cluster points these elsewhere
+    home: Path = DEFAULT_HOME
+    database_url: str | None = None  # default: SQLite file under home
+    registry_url: str | None = None  # default: file:// directory under home
+    s3_endpoint_url: str | None = None  # MinIO or another S3-compatible server
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home.expanduser() / 'predictions.db'}"
+
+    def resolved_registry_url(self) -> str:
+        return self.registry_url or (self.home.expanduser() / "registry").as_uri()
+
+    def spool_path(self) -> Path:
+        return self.home.expanduser() / "spool" / "prediction-log.jsonl"

@@ -1,0 +1,1 @@
+"""Lifecycle steps; each is a plain function a KFP component can wrap."""

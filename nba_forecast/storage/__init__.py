@@ -1,0 +1,1 @@
+"""Storage: object store (file:// and s3://) and the prediction log (SQLAlchemy)."""

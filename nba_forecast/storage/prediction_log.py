@@ -1,0 +1,299 @@
+"""The prediction log: every forecast served and every actual halftime margin.
+
+SQLite by default, PostgreSQL via ``NBA_FORECAST_DATABASE_URL``; the same code and SQL on
+both (SQLAlchemy Core, bound parameters only). Writes are idempotent: a prediction is unique
+per (game, as-of minute, model version, arm), an outcome per game, and a repeated write is
+stored once. Times are UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, and_, case, create_engine, func, select
+from sqlalchemy.engine import Connection
+
+from nba_forecast.storage.tables import metadata, outcomes, predictions
+
+logger = logging.getLogger(__name__)
+
+ARMS = ("A", "B", "shadow")
+IN_CHUNK = 500  # game ids per IN (...) list
+
+
+class InvalidRecord(ValueError):
+    """A record that must not be stored; nothing of its batch was written."""
+
+
+class UnknownGame(InvalidRecord):
+    """An outcome for a game that has no prediction."""
+
+
+class ConflictingOutcome(InvalidRecord):
+    """A second, different outcome for a game."""
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise InvalidRecord(f"time {value} has no time zone; use UTC-aware datetimes")
+    return value.astimezone(dt.UTC)
+
+
+def _finite(name: str, value: float, game_id: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidRecord(f"game {game_id}: {name} is {value}; expected a finite number")
+    return number
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    game_id: str
+    predicted_at: dt.datetime
+    model_version: str
+    arm: str
+    forecast: float
+    lower: float
+    upper: float
+    as_of_minute: int = 18
+    alpha: float = 0.05
+    components: dict[str, float] = field(default_factory=dict)
+    latency_ms: float = 0.0
+
+    def row(self) -> dict[str, Any]:
+        if not self.game_id or not self.model_version:
+            raise InvalidRecord("a prediction needs a game_id and a model_version")
+        if self.arm not in ARMS:
+            raise InvalidRecord(f"game {self.game_id}: arm {self.arm!r}; expected one of {ARMS}")
+        if not 0 <= self.as_of_minute <= 48:
+            raise InvalidRecord(
+                f"game {self.game_id}: as_of_minute {self.as_of_minute} not in 0..48"
+            )
+        values = {
+            k: _finite(k, getattr(self, k), self.game_id)
+            for k in ("forecast", "lower", "upper", "alpha", "latency_ms")
+        }
+        if values["lower"] > values["upper"]:
+            raise InvalidRecord(f"game {self.game_id}: lower {self.lower} > upper {self.upper}")
+        if not 0 < values["alpha"] < 1:
+            raise InvalidRecord(f"game {self.game_id}: alpha {self.alpha} not in (0, 1)")
+        components = {
+            str(k): _finite(f"component {k}", v, self.game_id) for k, v in self.components.items()
+        }
+        return {
+            **values,
+            "game_id": self.game_id,
+            "predicted_at": utc(self.predicted_at),
+            "as_of_minute": int(self.as_of_minute),
+            "model_version": self.model_version,
+            "arm": self.arm,
+            "components": json.dumps(components, sort_keys=True),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "predicted_at": self.predicted_at.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PredictionRecord:
+        return cls(**{**data, "predicted_at": dt.datetime.fromisoformat(data["predicted_at"])})
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    game_id: str
+    actual: float
+    recorded_at: dt.datetime
+
+    def row(self) -> dict[str, Any]:
+        if not self.game_id:
+            raise InvalidRecord("an outcome needs a game_id")
+        return {
+            "game_id": self.game_id,
+            "actual": _finite("actual", self.actual, self.game_id),
+            "recorded_at": utc(self.recorded_at),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "recorded_at": self.recorded_at.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OutcomeRecord:
+        return cls(**{**data, "recorded_at": dt.datetime.fromisoformat(data["recorded_at"])})
+
+
+def _chunks(values: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class PredictionLog:
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, pool_pre_ping=True, **engine_options)
+        if self.engine.dialect.name not in ("sqlite", "postgresql"):
+            raise ValueError(
+                f"unsupported database {self.engine.dialect.name}: use SQLite or PostgreSQL"
+            )
+
+    def migrate(self) -> PredictionLog:
+        """Create or upgrade the tables (Alembic, to the latest revision)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option(
+            "script_location", str(resources.files("nba_forecast.storage") / "migrations")
+        )
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        return self
+
+    def _insert(self, table: Any) -> Any:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table).on_conflict_do_nothing()
+
+    # -- writes --------------------------------------------------------------------------
+    def record_predictions(self, records: Sequence[PredictionRecord]) -> int:
+        """Store predictions (all or none); returns how many were new."""
+        rows = [r.row() for r in records]
+        if not rows:
+            return 0
+        with self.engine.begin() as connection:
+            result = connection.execute(self._insert(predictions).returning(predictions.c.id), rows)
+            return len(result.all())
+
+    def record_outcomes(self, records: Sequence[OutcomeRecord]) -> int:
+        """Store outcomes (all or none); returns how many were new. Unknown games and
+        outcomes that contradict a stored one are errors."""
+        rows = [r.row() for r in records]
+        if not rows:
+            return 0
+        by_game: dict[str, float] = {}
+        for row in rows:
+            if by_game.setdefault(row["game_id"], row["actual"]) != row["actual"]:
+                raise ConflictingOutcome(
+                    f"game {row['game_id']}: two different outcomes in one batch"
+                )
+        with self.engine.begin() as connection:
+            self._check_outcomes(connection, by_game)
+            result = connection.execute(self._insert(outcomes).returning(outcomes.c.game_id), rows)
+            return len(result.all())
+
+    def _check_outcomes(self, connection: Connection, by_game: dict[str, float]) -> None:
+        ids = sorted(by_game)
+        known: set[str] = set()
+        stored: dict[str, float] = {}
+        for chunk in _chunks(ids):
+            query = select(predictions.c.game_id).where(predictions.c.game_id.in_(chunk)).distinct()
+            known.update(connection.scalars(query))
+            query = select(outcomes.c.game_id, outcomes.c.actual).where(
+                outcomes.c.game_id.in_(chunk)
+            )
+            stored.update({g: a for g, a in connection.execute(query)})
+        unknown = [g for g in ids if g not in known]
+        if unknown:
+            raise UnknownGame(f"outcome for game(s) with no prediction: {unknown[:10]}")
+        conflicts = [g for g in ids if g in stored and stored[g] != by_game[g]]
+        if conflicts:
+            g = conflicts[0]
+            raise ConflictingOutcome(
+                f"game {g}: outcome {by_game[g]} differs from the stored {stored[g]}"
+                + (f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else "")
+            )
+
+    # -- collector -----------------------------------------------------------------------
+    def _window(self, start: dt.datetime, as_of: dt.datetime) -> Any:
+        if utc(start) >= utc(as_of):
+            raise ValueError(f"empty window: start {start} is not before as_of {as_of}")
+        return and_(
+            predictions.c.predicted_at >= utc(start),
+            predictions.c.predicted_at < utc(as_of),
+            outcomes.c.recorded_at <= utc(as_of),  # labels that arrived later do not count
+        )
+
+    def joined(self, start: dt.datetime, as_of: dt.datetime) -> pd.DataFrame:
+        """Predictions made in [start, as_of) with the outcomes known at ``as_of``."""
+        query = (
+            select(predictions, outcomes.c.actual, outcomes.c.recorded_at)
+            .join(outcomes, predictions.c.game_id == outcomes.c.game_id)
+            .where(self._window(start, as_of))
+            .order_by(predictions.c.predicted_at, predictions.c.id)
+        )
+        with self.engine.connect() as connection:
+            frame = pd.DataFrame(connection.execute(query).mappings().all())
+        if frame.empty:
+            return pd.DataFrame(columns=[*predictions.c.keys(), "actual", "recorded_at"])
+        for column in ("predicted_at", "recorded_at"):
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+        return frame
+
+    def window_metrics(self, start: dt.datetime, as_of: dt.datetime) -> pd.DataFrame:
+        """MAE, RMSE, bias, coverage, mean width, Winkler score and n per model version and
+        arm, computed in the database over [start, as_of)."""
+        p, o = predictions.c, outcomes.c
+        error = p.forecast - o.actual
+        below = case((o.actual < p.lower, p.lower - o.actual), else_=0.0)
+        above = case((o.actual > p.upper, o.actual - p.upper), else_=0.0)
+        query = (
+            select(
+                p.model_version,
+                p.arm,
+                func.count().label("n"),
+                func.avg(func.abs(error)).label("mae"),
+                func.avg(error * error).label("mse"),
+                func.avg(error).label("bias"),
+                func.avg(
+                    case((and_(o.actual >= p.lower, o.actual <= p.upper), 1.0), else_=0.0)
+                ).label("coverage"),
+                func.avg(p.upper - p.lower).label("mean_width"),
+                func.avg(p.upper - p.lower + 2.0 / p.alpha * (below + above)).label("winkler"),
+            )
+            .join(outcomes, p.game_id == o.game_id)
+            .where(self._window(start, as_of))
+            .group_by(p.model_version, p.arm)
+            .order_by(p.model_version, p.arm)
+        )
+        with self.engine.connect() as connection:
+            frame = pd.DataFrame(connection.execute(query).mappings().all())
+        columns = [
+            "model_version",
+            "arm",
+            "n",
+            "mae",
+            "rmse",
+            "bias",
+            "coverage",
+            "mean_width",
+            "winkler",
+        ]
+        if frame.empty:
+            return pd.DataFrame(columns=columns)
+        frame["rmse"] = frame.pop("mse").astype(float) ** 0.5
+        return frame[columns]
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            return {
+                "predictions": connection.scalar(select(func.count()).select_from(predictions))
+                or 0,
+                "outcomes": connection.scalar(select(func.count()).select_from(outcomes)) or 0,
+            }
+
+    def drop_all(self) -> None:
+        """Remove the tables (tests and benchmarks)."""
+        from sqlalchemy import text
+
+        metadata.drop_all(self.engine)
+        with self.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
