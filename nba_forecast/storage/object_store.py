@@ -245,7 +245,8 @@ class S3Store(ObjectStore):
         return self._conditional_put(key, data, IfMatch=expected_etag)
 
     def list(self, prefix: str = "") -> list[str]:
-        full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        # a prefix is not a key: it may end with "/" (or be empty)
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
         keys = []
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=full):

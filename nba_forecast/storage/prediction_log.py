@@ -136,6 +136,9 @@ def _chunks(values: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[st
 
 class PredictionLog:
     def __init__(self, url: str, **engine_options: Any) -> None:
+        # plain postgresql:// would pick psycopg2; the pinned driver is psycopg 3
+        if url.startswith(("postgresql://", "postgres://")):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
         self.url = url
         self.engine: Engine = create_engine(url, pool_pre_ping=True, **engine_options)
         if self.engine.dialect.name not in ("sqlite", "postgresql"):
