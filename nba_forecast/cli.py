@@ -378,15 +378,13 @@ def registry_register(
 ) -> None:
     """Register a model directory as an immutable version (idempotent)."""
     registry = _registry(store)
-
-    def run() -> dict[str, object]:
-        values = json.loads(metrics.read_text()) if metrics else None
-        return registry.register(model_dir, parent=parent, metrics=values)
-
-    try:
-        manifest = _registry_call(run)
-    except json.JSONDecodeError as error:
-        raise _fail(f"{metrics}: not JSON ({error})") from None
+    values = None
+    if metrics is not None:
+        try:
+            values = json.loads(metrics.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise _fail(f"{metrics}: not JSON metrics ({error})") from None
+    manifest = _registry_call(lambda: registry.register(model_dir, parent=parent, metrics=values))
     out.print(
         f"version {manifest['version']} ({len(manifest['files'])} files, "
         f"created {manifest['created_at']})",

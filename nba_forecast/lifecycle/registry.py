@@ -155,6 +155,9 @@ class Registry:
         aliases = self.aliases()
         if name in aliases:
             return aliases[name]
+        if not VERSION_PATTERN.fullmatch(name):
+            known = ", ".join(sorted(aliases)) or "none yet"
+            raise RegistryError(f"no alias or version {name!r} (aliases: {known})")
         return self.manifest(name)["version"]
 
     def pull(self, name: str, destination: Path) -> Path:

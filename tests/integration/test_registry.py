@@ -1,0 +1,178 @@
+"""The registry on a local directory and on S3: immutability, aliases, crashes, races."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from nba_forecast.lifecycle.registry import PromotionConflict, Registry, RegistryError
+from nba_forecast.storage.object_store import FileStore, S3Store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def model_dir(base: Path, name: str, files: int = 3, size: int = 1000) -> Path:
+    directory = base / name
+    for i in range(files):
+        path = directory / ("components" if i % 2 else "") / f"part{i}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes((name.encode() + bytes([i])) * size)
+    (directory / "ensemble.json").write_text(json.dumps({"name": name}))
+    return directory
+
+
+@pytest.fixture(params=["file", "s3"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Registry:
+    if request.param == "file":
+        return Registry(FileStore(tmp_path / "registry"))
+    url, bucket, _ = request.getfixturevalue("s3_bucket")
+    return Registry(S3Store(bucket, "registry", endpoint_url=url))
+
+
+def test_register_is_idempotent_and_content_addressed(registry: Registry, tmp_path: Path) -> None:
+    first = registry.register(
+        model_dir(tmp_path, "a"), metrics={"mae": 4.47}, data_window={"seasons": [1996, 2012]}
+    )
+    again = registry.register(model_dir(tmp_path, "a"))
+    assert again == first
+    other = registry.register(model_dir(tmp_path, "b"), parent=first["version"])
+    assert other["version"] != first["version"] and other["parent"] == first["version"]
+    assert [m["version"] for m in registry.versions()] == [first["version"], other["version"]]
+    assert first["metrics"] == {"mae": 4.47} and "code_version" in first
+    pulled = registry.pull(first["version"], tmp_path / "pulled")
+    assert (pulled / "components" / "part1.bin").read_bytes() == (
+        tmp_path / "a" / "components" / "part1.bin"
+    ).read_bytes()
+
+
+def test_register_errors(registry: Registry, tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="not a model directory"):
+        registry.register(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RegistryError, match="empty"):
+        registry.register(tmp_path / "empty")
+    with pytest.raises(RegistryError, match="no version"):
+        registry.register(model_dir(tmp_path, "a"), parent="0" * 16)
+    with pytest.raises(RegistryError, match="not a version id"):
+        registry.manifest("latest")
+
+
+def test_promote_history_and_rollback(registry: Registry, tmp_path: Path) -> None:
+    a = registry.register(model_dir(tmp_path, "a"))["version"]
+    b = registry.register(model_dir(tmp_path, "b"))["version"]
+    c = registry.register(model_dir(tmp_path, "c"))["version"]
+    registry.promote("production", a, reason="bootstrap")
+    registry.promote("candidate", b, reason="retrained", report="reports/v-b.md")
+    registry.promote("production", b, reason="won the A/B test", report="reports/ab.md")
+    registry.promote("production", c, reason="recalibrated")
+    assert registry.aliases() == {"production": c, "candidate": b}
+    back = registry.rollback("production")
+    assert (back.from_version, back.to_version) == (c, b)
+    to_first = registry.rollback("production", to_seq=1)
+    assert to_first.to_version == a and registry.resolve("production") == a
+    history = registry.history("production")
+    assert [e.seq for e in history] == [1, 3, 4, 5, 6]
+    assert [e.to_version for e in history] == [a, b, c, b, a]
+    assert history[1].report == "reports/ab.md"
+    assert len(registry.history()) == 6
+
+
+def test_promotion_errors(registry: Registry, tmp_path: Path) -> None:
+    a = registry.register(model_dir(tmp_path, "a"))["version"]
+    with pytest.raises(RegistryError, match="no version"):
+        registry.promote("production", "f" * 16, reason="x")
+    with pytest.raises(RegistryError, match="bad alias"):
+        registry.promote("Prod!", a, reason="x")
+    with pytest.raises(RegistryError, match="reason"):
+        registry.promote("production", a, reason=" ")
+    with pytest.raises(RegistryError, match="no promotions"):
+        registry.rollback("production")
+    registry.promote("production", a, reason="first")
+    with pytest.raises(RegistryError, match="no version before"):
+        registry.rollback("production")
+    with pytest.raises(PromotionConflict, match="not the expected"):
+        registry.promote("production", a, reason="x", expected_from="0" * 16)
+
+
+def test_concurrent_promotions_one_winner(registry: Registry, tmp_path: Path) -> None:
+    versions = [registry.register(model_dir(tmp_path, f"m{i}"))["version"] for i in range(6)]
+    barrier = threading.Barrier(len(versions))
+    outcomes: dict[str, str] = {}
+
+    def promote(version: str) -> None:
+        barrier.wait()
+        try:
+            registry.promote("production", version, reason="race", expected_from=None)
+            outcomes[version] = "won"
+        except PromotionConflict:
+            outcomes[version] = "lost"
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in versions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [v for v, result in outcomes.items() if result == "won"]
+    assert len(winners) == 1
+    assert registry.resolve("production") == winners[0]
+    assert [e.to_version for e in registry.history()] == winners
+
+
+def test_crash_after_swap_before_log_is_repaired(tmp_path: Path) -> None:
+    registry = Registry(FileStore(tmp_path / "registry"))
+    a = registry.register(model_dir(tmp_path, "a"))["version"]
+    registry.promote("production", a, reason="first")
+    (tmp_path / "registry" / "promotions" / "00000001.json").unlink()  # lost with the crash
+    assert [e.seq for e in registry.history()] == [1]
+
+
+CRASH_SCRIPT = """
+import sys
+from pathlib import Path
+from nba_forecast.lifecycle.registry import Registry
+from nba_forecast.storage.object_store import FileStore
+registry = Registry(FileStore(Path(sys.argv[1])))
+manifest = registry.register(Path(sys.argv[2]))
+for i in range(1000):
+    registry.promote("production", manifest["version"], reason=f"loop {i}")
+"""
+
+
+@pytest.mark.slow
+def test_killed_registrations_leave_a_consistent_registry(tmp_path: Path) -> None:
+    store = tmp_path / "registry"
+    rng = random.Random(7)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    killed = 0
+    for attempt in range(25):
+        directory = model_dir(tmp_path / "models", f"m{attempt % 6}", files=40, size=20_000)
+        process = subprocess.Popen(
+            [sys.executable, "-c", CRASH_SCRIPT, str(store), str(directory)], env=env
+        )
+        time.sleep(rng.uniform(0.3, 1.2))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        process.wait()
+        registry = Registry(FileStore(store))
+        for manifest in registry.versions():
+            registry.verify(manifest["version"])  # every visible version is whole
+        history = registry.history()
+        assert [e.seq for e in history] == list(range(1, len(history) + 1))
+        if history:
+            assert registry.resolve("production") == history[-1].to_version
+    assert killed >= 10
+    # every model registers cleanly afterwards, each exactly once
+    registry = Registry(FileStore(store))
+    for i in range(6):
+        registry.register(model_dir(tmp_path / "models", f"m{i}", files=40, size=20_000))
+    assert len(registry.versions()) == 6

@@ -1,0 +1,95 @@
+"""`nba-forecast registry ...` end to end on a local registry, with bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nba_forecast.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args))
+
+
+def make_model(base: Path, name: str) -> Path:
+    directory = base / name
+    directory.mkdir(parents=True)
+    (directory / "weights.npz").write_bytes(name.encode() * 100)
+    return directory
+
+
+def test_registry_lifecycle_through_the_cli(tmp_path: Path) -> None:
+    store = (tmp_path / "reg").as_uri()
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"mae": 4.47}))
+    first = run(
+        "registry",
+        "register",
+        str(make_model(tmp_path, "a")),
+        "--metrics",
+        str(metrics),
+        "--store",
+        store,
+    )
+    assert first.exit_code == 0, first.output
+    version_a = first.output.split()[1]
+    version_b = run(
+        "registry",
+        "register",
+        str(make_model(tmp_path, "b")),
+        "--parent",
+        version_a,
+        "--store",
+        store,
+    ).output.split()[1]
+    assert (
+        run("registry", "promote", version_a, "--reason", "bootstrap", "--store", store).exit_code
+        == 0
+    )
+    promoted = run(
+        "registry", "promote", version_b, "--reason", "better", "--report", "r.md", "--store", store
+    )
+    assert f"{version_a} -> {version_b}" in promoted.output
+    listing = run("registry", "list", "--store", store)
+    assert version_a in listing.output and "production" in listing.output
+    shown = run("registry", "show", "production", "--store", store)
+    assert json.loads(shown.output)["version"] == version_b
+    back = run("registry", "rollback", "--store", store)
+    assert back.exit_code == 0 and f"{version_b} -> {version_a}" in back.output
+    history = run("registry", "history", "--alias", "production", "--store", store)
+    assert "bootstrap" in history.output and "r.md" in history.output
+    pulled = run("registry", "pull", "production", "--out", str(tmp_path / "out"), "--store", store)
+    assert pulled.exit_code == 0
+    assert (tmp_path / "out" / "weights.npz").read_bytes() == b"a" * 100
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["registry", "register", "{tmp}/missing"], "not a model directory"),
+        (["registry", "show", "nope"], "no alias or version 'nope'"),
+        (["registry", "show", "0123456789abcdef"], "no version"),
+        (["registry", "promote", "0123456789abcdef"], "--reason is required"),
+        (["registry", "promote", "0123456789abcdef", "--reason", "x"], "no version"),
+        (["registry", "rollback"], "no promotions"),
+        (["registry", "pull", "production", "--out", "{tmp}/o"], "no alias or version"),
+        (["registry", "list", "--store", "ftp://x/y"], "unsupported store URL"),
+        (["registry", "register", "{tmp}/model", "--metrics", "{tmp}/bad.json"], "not JSON"),
+    ],
+)
+def test_registry_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+    make_model(tmp_path, "model")
+    (tmp_path / "bad.json").write_text("{not json")
+    full = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--store" not in full:
+        full += ["--store", (tmp_path / "reg").as_uri()]
+    result = run(*full)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
