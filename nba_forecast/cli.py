@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from nba_forecast.data.errors import DataError, LoadResult
 from nba_forecast.data.loaders import FORMATS, load_games, load_margins
@@ -27,6 +28,7 @@ from nba_forecast.evaluation.report import write_report
 from nba_forecast.lifecycle.registry import Registry, RegistryError
 from nba_forecast.settings import Settings
 from nba_forecast.storage.object_store import open_store
+from nba_forecast.storage.prediction_log import PredictionLog
 
 app = typer.Typer(
     help="NBA halftime margin forecasts, kept good in production.",
@@ -41,6 +43,8 @@ registry_app = typer.Typer(
     help="Model registry: versions, aliases, promotion log.", no_args_is_help=True
 )
 app.add_typer(registry_app, name="registry")
+db_app = typer.Typer(help="The prediction log database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 # tables are ~95 columns wide: keep them whole when output goes to a file or CI log
 out = Console(width=None if sys.stdout.isatty() else 120)
@@ -488,6 +492,33 @@ def registry_pull(
     registry = _registry(store)
     path = _registry_call(lambda: registry.pull(name, destination))
     out.print(f"pulled {registry.resolve(name)} to {path}", highlight=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="database URL; default NBA_FORECAST_DATABASE_URL or a SQLite file under "
+            "~/.nba-forecast"
+        ),
+    ] = None,
+) -> None:
+    """Create or migrate the prediction log's tables to the latest revision (Alembic)."""
+    settings = Settings()
+    target = url or settings.resolved_database_url()
+    if target.startswith("sqlite:///"):
+        Path(target.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        log = PredictionLog(target).migrate()
+        counts = log.counts()
+    except (SQLAlchemyError, ValueError) as error:
+        raise _fail(f"cannot migrate {target}: {str(error).splitlines()[0]}") from None
+    out.print(
+        f"{target}: schema up to date ({counts['predictions']:,} predictions, "
+        f"{counts['outcomes']:,} outcomes)",
+        highlight=False,
+    )
 
 
 def main() -> None:

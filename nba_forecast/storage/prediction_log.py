@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, and_, case, create_engine, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from nba_forecast.storage.tables import metadata, outcomes, predictions
 
@@ -140,11 +140,10 @@ class PredictionLog:
         if url.startswith(("postgresql://", "postgres://")):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         self.url = url
+        backend = make_url(url).get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
         self.engine: Engine = create_engine(url, pool_pre_ping=True, **engine_options)
-        if self.engine.dialect.name not in ("sqlite", "postgresql"):
-            raise ValueError(
-                f"unsupported database {self.engine.dialect.name}: use SQLite or PostgreSQL"
-            )
 
     def migrate(self) -> PredictionLog:
         """Create or upgrade the tables (Alembic, to the latest revision)."""

@@ -93,3 +93,20 @@ def test_registry_bad_input(tmp_path: Path, args: list[str], message: str) -> No
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_db_upgrade_creates_and_reports(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sub' / 'log.db'}"
+    first = run("db", "upgrade", "--url", url)
+    assert first.exit_code == 0, first.output
+    assert "0 predictions" in first.output
+    assert run("db", "upgrade", "--url", url).exit_code == 0  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("mysql://x/y", "cannot migrate"), ("postgresql://nobody@127.0.0.1:1/x", "cannot migrate")],
+)
+def test_db_upgrade_bad_url(url: str, message: str) -> None:
+    result = run("db", "upgrade", "--url", url)
+    assert result.exit_code == 2 and message in result.output
