@@ -1,0 +1,37 @@
+"""``nba-forecast``: one subcommand per step. Exit codes: 0 ok, 1 data problems found,
+2 bad input (unreadable file, bad option)."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from nba_forecast.cli.data import data_app
+from nba_forecast.cli.db import db_app
+from nba_forecast.cli.evaluate import evaluate
+from nba_forecast.cli.registry import registry_app
+from nba_forecast.settings import Settings
+
+app = typer.Typer(
+    help="NBA halftime margin forecasts, kept good in production.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(data_app, name="data")
+app.add_typer(registry_app, name="registry")
+app.add_typer(db_app, name="db")
+app.command("evaluate")(evaluate)
+
+
+@app.callback()
+def _configure() -> None:
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

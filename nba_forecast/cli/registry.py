@@ -1,0 +1,166 @@
+"""``nba-forecast registry``: versions, aliases, the promotion log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from nba_forecast.cli.console import fail, out
+from nba_forecast.lifecycle.registry import Registry, RegistryError
+from nba_forecast.settings import Settings
+from nba_forecast.storage.object_store import open_store
+
+registry_app = typer.Typer(
+    help="Model registry: versions, aliases, promotion log.", no_args_is_help=True
+)
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="registry URL (file:// or s3://); default NBA_FORECAST_REGISTRY_URL or "
+        "~/.nba-forecast/registry",
+    ),
+]
+
+
+def _registry(store: str | None) -> Registry:
+    try:
+        return Registry(open_store(store or Settings().resolved_registry_url()))
+    except ValueError as error:
+        raise fail(str(error)) from None
+
+
+def _registry_call(call):  # type: ignore[no-untyped-def]
+    """Run a registry operation; its errors become one clear line and exit code 2."""
+    try:
+        return call()
+    except (RegistryError, ValueError, OSError) as error:
+        raise fail(str(error)) from None
+
+
+@registry_app.command("register")
+def registry_register(
+    model_dir: Annotated[Path, typer.Argument(help="a saved model directory")],
+    parent: Annotated[
+        str | None, typer.Option(help="the version this one was derived from")
+    ] = None,
+    metrics: Annotated[Path | None, typer.Option(help="JSON file of metrics to record")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Register a model directory as an immutable version (idempotent)."""
+    registry = _registry(store)
+    values = None
+    if metrics is not None:
+        try:
+            values = json.loads(metrics.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise fail(f"{metrics}: not JSON metrics ({error})") from None
+    manifest = _registry_call(lambda: registry.register(model_dir, parent=parent, metrics=values))
+    out.print(
+        f"version {manifest['version']} ({len(manifest['files'])} files, "
+        f"created {manifest['created_at']})",
+        highlight=False,
+    )
+
+
+@registry_app.command("list")
+def registry_list(store: StoreOption = None) -> None:
+    """Every version, oldest first, with the aliases that point at it."""
+    registry = _registry(store)
+    versions = _registry_call(registry.versions)
+    aliases = _registry_call(registry.aliases)
+    table = Table(title=f"registry {registry.store.url}")
+    for column in ("version", "created", "parent", "aliases", "files"):
+        table.add_column(column)
+    for m in versions:
+        names = ", ".join(sorted(a for a, v in aliases.items() if v == m["version"]))
+        table.add_row(
+            m["version"], m["created_at"], m.get("parent") or "", names, str(len(m["files"]))
+        )
+    out.print(table)
+
+
+@registry_app.command("show")
+def registry_show(
+    name: Annotated[str, typer.Argument(help="version id or alias")], store: StoreOption = None
+) -> None:
+    """A version's manifest (JSON)."""
+    registry = _registry(store)
+    manifest = _registry_call(lambda: registry.manifest(registry.resolve(name)))
+    out.print_json(json.dumps(manifest))
+
+
+@registry_app.command("promote")
+def registry_promote(
+    version: Annotated[str, typer.Argument(help="version id (or an alias, to copy it)")],
+    alias: Annotated[str, typer.Option(help="alias to move")] = "production",
+    reason: Annotated[str, typer.Option(help="why (kept in the promotion log)")] = "",
+    report: Annotated[str | None, typer.Option(help="validation report reference")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Point an alias at a version (compare-and-swap) and log the move."""
+    if not reason.strip():
+        raise fail("--reason is required: the promotion log keeps why every move happened")
+    registry = _registry(store)
+    entry = _registry_call(
+        lambda: registry.promote(alias, registry.resolve(version), reason=reason, report=report)
+    )
+    out.print(
+        f"#{entry.seq} {alias}: {entry.from_version or '-'} -> {entry.to_version}", highlight=False
+    )
+
+
+@registry_app.command("rollback")
+def registry_rollback(
+    alias: Annotated[str, typer.Option(help="alias to roll back")] = "production",
+    to: Annotated[
+        int | None,
+        typer.Option(
+            help="re-promote the version of this log entry (default: the version before the "
+            "last move)"
+        ),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Roll an alias back by re-promoting an earlier version (logged like any move)."""
+    registry = _registry(store)
+    entry = _registry_call(lambda: registry.rollback(alias, to_seq=to))
+    out.print(
+        f"#{entry.seq} {alias}: {entry.from_version} -> {entry.to_version} ({entry.reason})",
+        highlight=False,
+    )
+
+
+@registry_app.command("history")
+def registry_history(
+    alias: Annotated[str | None, typer.Option(help="only this alias")] = None,
+    store: StoreOption = None,
+) -> None:
+    """The promotion log, oldest first."""
+    registry = _registry(store)
+    entries = _registry_call(lambda: registry.history(alias))
+    table = Table(title="promotion log")
+    for column in ("#", "when", "alias", "from", "to", "reason", "report"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(
+            str(e.seq), e.at, e.alias, e.from_version or "-", e.to_version, e.reason, e.report or ""
+        )
+    out.print(table)
+
+
+@registry_app.command("pull")
+def registry_pull(
+    name: Annotated[str, typer.Argument(help="version id or alias")],
+    destination: Annotated[Path, typer.Option("--out", help="directory to write")],
+    store: StoreOption = None,
+) -> None:
+    """Download a version, checking every file's hash."""
+    registry = _registry(store)
+    path = _registry_call(lambda: registry.pull(name, destination))
+    out.print(f"pulled {registry.resolve(name)} to {path}", highlight=False)
