@@ -35,22 +35,36 @@ def diebold_mariano(
     b = np.asarray(reference_errors, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"paired errors must be 1-d and the same length: {a.shape} vs {b.shape}")
+    return diebold_mariano_losses(np.abs(a) ** power, np.abs(b) ** power, horizon=horizon)
+
+
+def diebold_mariano_losses(
+    candidate_loss: ArrayLike, reference_loss: ArrayLike, *, horizon: int = 1
+) -> DMResult:
+    """The DM test on paired losses (H1: the candidate's expected loss is lower)."""
+    a = np.asarray(candidate_loss, dtype=np.float64)
+    b = np.asarray(reference_loss, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired losses must be 1-d and the same length: {a.shape} vs {b.shape}")
     if len(a) < 3:
         raise ValueError(f"the DM test needs at least 3 paired forecasts, got {len(a)}")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("errors must be finite")
     if horizon < 1:
         raise ValueError("horizon must be at least 1")
-    d = np.abs(a) ** power - np.abs(b) ** power
+    d = a - b
     n = len(d)
     mean = d.mean()
     centred = d - mean
     variance = centred @ centred / n
     for lag in range(1, horizon):
         variance += 2.0 * (centred[lag:] @ centred[:-lag]) / n
-    if variance <= 0:
-        # identical losses: no evidence either way
-        return DMResult(0.0, 0.5, float(mean), n)
+    if variance <= 1e-18:
+        # the same difference every time: certain, not noisy
+        p_value = 0.0 if mean < 0 else (1.0 if mean > 0 else 0.5)
+        return DMResult(
+            float(-np.inf if mean < 0 else np.inf if mean > 0 else 0.0), p_value, float(mean), n
+        )
     dm = mean / np.sqrt(variance / n)
     hln = np.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
     statistic = float(dm * hln)

@@ -143,11 +143,15 @@ class HalftimeEnsemble:
     ) -> NDArray[np.float64] | EnsemblePrediction:
         """Point forecasts; with ``return_details`` also the 95% interval, each component's
         forecast and Dejavu's closest analog games."""
+        if return_details:
+            return self.predict_details(X, n_analogs)
+        return self._point(X)
+
+    def predict_details(self, X: ArrayLike, n_analogs: int = 5) -> EnsemblePrediction:
+        """Forecast, 95% interval, each component's forecast and Dejavu's closest games."""
+        self._require("conformal_", "conformalize")
         parts = self.component_forecasts(X)
         forecast = self._combine(parts)
-        if not return_details:
-            return forecast
-        self._require("conformal_", "conformalize")
         lower, upper = self.conformal_.interval(forecast)
         dejavu = next((m for m in self.components.values() if isinstance(m, Dejavu)), None)
         analogs = dejavu.analogs(X, n_analogs) if dejavu is not None else None

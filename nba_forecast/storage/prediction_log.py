@@ -284,6 +284,27 @@ class PredictionLog:
         frame["rmse"] = frame.pop("mse").astype(float) ** 0.5
         return frame[columns]
 
+    def last_prediction_at(self, as_of: dt.datetime) -> dt.datetime | None:
+        """Time of the newest prediction made before ``as_of``."""
+        query = select(func.max(predictions.c.predicted_at)).where(
+            predictions.c.predicted_at < utc(as_of)
+        )
+        with self.engine.connect() as connection:
+            value = connection.scalar(query)
+        if value is None:
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+    def label_lag(self, as_of: dt.datetime, older_than: dt.timedelta) -> int:
+        """Games forecast more than ``older_than`` before ``as_of`` with no outcome by then."""
+        recorded = select(outcomes.c.game_id).where(outcomes.c.recorded_at <= utc(as_of))
+        query = select(func.count(func.distinct(predictions.c.game_id))).where(
+            predictions.c.predicted_at < utc(as_of) - older_than,
+            predictions.c.game_id.not_in(recorded),
+        )
+        with self.engine.connect() as connection:
+            return int(connection.scalar(query) or 0)
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:
             return {

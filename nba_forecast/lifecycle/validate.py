@@ -1,0 +1,154 @@
+"""Validate a candidate against the champion on the SAME games.
+
+Point gate: a one-sided Diebold-Mariano test (HLN correction) on paired absolute errors that
+the candidate is not worse than the champion by more than a practical margin
+(H1: E|e_cand| < E|e_champ| + margin). Interval gate: the candidate's coverage is not
+significantly below target (Kupiec), and its mean width and Winkler score are not worse than
+the champion's beyond tolerances. The persistence baseline is always reported alongside.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nba_forecast.evaluation.interval_tests import kupiec_pof
+from nba_forecast.evaluation.metrics import forecast_metrics
+from nba_forecast.evaluation.paired_tests import diebold_mariano_losses
+from nba_forecast.models.base import N_INPUT_MINUTES, check_margins, check_target
+from nba_forecast.models.ensemble import HalftimeEnsemble
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    margin: float = 0.05  # points of MAE the candidate may lose and still pass
+    significance: float = 0.05
+    width_tolerance: float = 0.05  # candidate mean width at most 5% wider
+    winkler_tolerance: float = 0.02
+    min_games: int = 200
+
+
+@dataclass
+class ValidationReport:
+    n: int
+    passed: bool
+    reasons: list[str]
+    metrics: dict[str, dict[str, Any]]
+    dm_statistic: float
+    dm_p_value: float
+    coverage_p_value: float
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        def clean(value: Any) -> Any:
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            return value
+
+        data = {k: clean(v) for k, v in asdict(self).items()}
+        return json.dumps(data, indent=2, sort_keys=True)
+
+    def to_markdown(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        rows = ["| model | MAE | coverage | mean width | Winkler |", "|---|---|---|---|---|"]
+        for name, m in self.metrics.items():
+            rows.append(
+                f"| {name} | {m['mae']:.3f} | {m['coverage']:.1%} | "
+                f"{m['mean_width']:.2f} | {m['winkler']:.2f} |"
+            )
+        lines = [
+            f"# Validation: candidate {verdict} on {self.n} games",
+            "",
+            *rows,
+            "",
+            f"Diebold-Mariano (HLN, H1: candidate MAE < champion MAE + "
+            f"{self.config.get('margin')}): statistic {self.dm_statistic:.2f}, "
+            f"p = {self.dm_p_value:.4f}. Kupiec coverage test: p = {self.coverage_p_value:.4f}.",
+            "",
+            *(f"- {reason}" for reason in self.reasons),
+        ]
+        return "\n".join(lines) + "\n"
+
+    def write(self, directory: Path) -> tuple[Path, Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        json_path, md_path = directory / "validation.json", directory / "validation.md"
+        json_path.write_text(self.to_json())
+        md_path.write_text(self.to_markdown())
+        return json_path, md_path
+
+
+def _interval_metrics(
+    y: NDArray, forecast: NDArray, lower: NDArray, upper: NDArray
+) -> dict[str, Any]:
+    return forecast_metrics(y, forecast, lower, upper).as_dict()
+
+
+def validate(
+    champion: HalftimeEnsemble,
+    candidate: HalftimeEnsemble,
+    X: NDArray[np.float64],
+    y: NDArray[np.float64],
+    config: ValidationConfig | None = None,
+) -> ValidationReport:
+    """Score both models on the same games and apply the gates."""
+    config = config or ValidationConfig()
+    X_ = check_margins(X)
+    y_ = check_target(y, len(X_))
+    if len(y_) < config.min_games:
+        raise ValueError(f"validation needs at least {config.min_games} games, got {len(y_)}")
+    champ = champion.predict_details(X_, n_analogs=1)
+    cand = candidate.predict_details(X_, n_analogs=1)
+    persistence = X_[:, N_INPUT_MINUTES - 1]
+    persistence_width = champ.upper - champ.forecast  # show persistence with the champion's width
+    metrics = {
+        "champion": _interval_metrics(y_, champ.forecast, champ.lower, champ.upper),
+        "candidate": _interval_metrics(y_, cand.forecast, cand.lower, cand.upper),
+        "persistence": _interval_metrics(
+            y_, persistence, persistence - persistence_width, persistence + persistence_width
+        ),
+    }
+    dm = diebold_mariano_losses(
+        np.abs(cand.forecast - y_), np.abs(champ.forecast - y_) + config.margin
+    )
+    misses = (y_ < cand.lower) | (y_ > cand.upper)
+    coverage = kupiec_pof(misses, candidate.alpha, config.significance)
+    reasons = []
+    point_ok = dm.p_value < config.significance
+    reasons.append(
+        f"point forecasts: candidate MAE {metrics['candidate']['mae']:.3f} vs champion "
+        f"{metrics['champion']['mae']:.3f} (margin {config.margin}): "
+        + ("non-inferior" if point_ok else "not shown to be within the margin")
+    )
+    coverage_ok = not coverage.too_many_misses
+    reasons.append(
+        f"coverage {1 - coverage.miss_rate:.1%} vs target {1 - candidate.alpha:.0%}: "
+        + ("ok" if coverage_ok else "significantly below target")
+    )
+    width_ratio = metrics["candidate"]["mean_width"] / metrics["champion"]["mean_width"]
+    width_ok = width_ratio <= 1 + config.width_tolerance
+    reasons.append(
+        f"mean width {width_ratio:.3f}x the champion's: "
+        + ("ok" if width_ok else f"over {1 + config.width_tolerance:.2f}x")
+    )
+    winkler_ratio = metrics["candidate"]["winkler"] / metrics["champion"]["winkler"]
+    winkler_ok = winkler_ratio <= 1 + config.winkler_tolerance
+    reasons.append(
+        f"Winkler score {winkler_ratio:.3f}x the champion's: "
+        + ("ok" if winkler_ok else f"over {1 + config.winkler_tolerance:.2f}x")
+    )
+    return ValidationReport(
+        n=len(y_),
+        passed=point_ok and coverage_ok and width_ok and winkler_ok,
+        reasons=reasons,
+        metrics=metrics,
+        dm_statistic=dm.statistic,
+        dm_p_value=dm.p_value,
+        coverage_p_value=coverage.p_value,
+        config=asdict(config),
+    )
