@@ -253,3 +253,36 @@ def simulate_games(
     frame["n_periods"] = periods
     logger.info("simulated %d games (seed %d, %s)", n_games, seed, drift)
     return conform(frame[COLUMNS])
+
+
+def midseason_shift(
+    *,
+    history_seasons: int = 8,
+    seed: int = 0,
+    pace_after: float = 1.8,
+    start_season: int = 2000,
+) -> pd.DataFrame:
+    """History with no drift, then one season whose second half is played at
+    ``pace_after`` times the pace: scoring variance jumps mid-season. The last season is
+    ``start_season + history_seasons``."""
+    model = GameModel()
+    history = simulate_games(
+        history_seasons * model.games_per_season, seed=seed, start_season=start_season
+    )
+    season = start_season + history_seasons
+    half = model.games_per_season // 2
+    first = simulate_games(
+        half,
+        seed=seed + 1,
+        start_season=season,
+        model=GameModel(games_per_season=model.games_per_season),
+    )
+    second = simulate_games(
+        model.games_per_season - half,
+        seed=seed + 2,
+        start_season=season,
+        drift=DriftSchedule(pace=(pace_after, pace_after)),
+    )
+    # the second half continues where the first stopped
+    second["game_date"] = second["game_date"] + pd.Timedelta(days=SEASON_DAYS // 2 + 1)
+    return pd.concat([history, first, second], ignore_index=True)

@@ -73,9 +73,15 @@ class AbsoluteResidualConformal:
         if not hasattr(self, "scores_"):
             raise NotFittedError("conformalize(y_true, y_pred) must be called first")
 
-    def half_width(self) -> float:
-        """The current interval half-width at level 1 - alpha_t."""
+    def half_width(self, finite: bool = False) -> float:
+        """The current interval half-width at level 1 - alpha_t. Too few scores for that
+        level give infinity (the finite-sample guarantee); ``finite`` returns the largest
+        score instead, as a served interval must be a number."""
         self._require_calibrated()
+        width = self._exact_half_width()
+        return float(self.scores_.max()) if finite and math.isinf(width) else width
+
+    def _exact_half_width(self) -> float:
         alpha = float(np.clip(self.alpha_t_, *ALPHA_BOUNDS))
         scores = self.scores_
         n = len(scores)
@@ -92,7 +98,7 @@ class AbsoluteResidualConformal:
 
     def interval(self, y_pred: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         f = np.asarray(y_pred, dtype=np.float64)
-        width = self.half_width()
+        width = self.half_width(finite=True)
         return f - width, f + width
 
     def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> Self:
@@ -103,7 +109,7 @@ class AbsoluteResidualConformal:
         if ys.shape != fs.shape or not (np.isfinite(ys).all() and np.isfinite(fs).all()):
             raise ValueError("update needs finite y_true and y_pred of equal length")
         for y, f in zip(ys, fs, strict=True):
-            miss = abs(y - f) > self.half_width()
+            miss = abs(y - f) > self.half_width(finite=True)
             self.alpha_t_ += self.gamma * (self.alpha - float(miss))
             self.scores_ = np.append(self.scores_, abs(y - f))[-self.max_scores :]
             self.n_updates_ += 1
