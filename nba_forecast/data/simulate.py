@@ -259,7 +259,7 @@ def midseason_shift(
     *,
     history_seasons: int = 8,
     seed: int = 0,
-    pace_after: float = 1.8,
+    pace_after: float = 2.0,
     start_season: int = 2000,
 ) -> pd.DataFrame:
     """History with no drift, then one season whose second half is played at

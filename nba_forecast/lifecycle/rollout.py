@@ -140,7 +140,7 @@ class Rollout:
             variance = max(self.sum_d2 / self.n - mean**2, 1e-9)
             self.p_value = min(self.p_value, msprt_p_value(self.n, mean, variance, self.config.tau))
             if self.p_value < self.config.alpha:
-                action = "promote" if mean < 0 else "rollback"
+                action: Literal["promote", "rollback"] = "promote" if mean < 0 else "rollback"
                 return self._decide(
                     action,
                     f"sequential test after {self.n} paired games: "
@@ -162,7 +162,9 @@ class Rollout:
         sd = math.sqrt(max(self.sum_d2 / self.n - mean**2, 1e-12) * self.n / (self.n - 1))
         t = (mean - self.config.margin) / (sd / math.sqrt(self.n))
         p_value = float(stats.t.cdf(t, df=self.n - 1))
-        verdict = "promote" if p_value < self.config.alpha else "rollback"
+        verdict: Literal["promote", "rollback"] = (
+            "promote" if p_value < self.config.alpha else "rollback"
+        )
         return self._decide(
             verdict,
             f"no decisive difference after {self.n} paired games "
