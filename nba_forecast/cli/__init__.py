@@ -11,6 +11,7 @@ from nba_forecast.cli.data import data_app
 from nba_forecast.cli.db import db_app
 from nba_forecast.cli.evaluate import evaluate
 from nba_forecast.cli.registry import registry_app
+from nba_forecast.cli.replay import replay
 from nba_forecast.settings import Settings
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(registry_app, name="registry")
 app.add_typer(db_app, name="db")
 app.command("evaluate")(evaluate)
+app.command("replay")(replay)
 
 
 @app.callback()

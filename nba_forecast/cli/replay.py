@@ -1,0 +1,105 @@
+"""``nba-forecast replay``: the main job, a season replayed frozen and continuous."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nba_forecast.cli.console import err, fail, out
+from nba_forecast.cli.evaluate import _games_with
+from nba_forecast.data.simulate import midseason_shift
+from nba_forecast.lifecycle.replay import monthly_table, run_replay
+from nba_forecast.lifecycle.replay_report import write_replay_report
+from nba_forecast.lifecycle.training import train_ensemble
+
+DRIFT_SEASON = 2008  # the last season of the simulated drift scenario
+
+
+def replay(
+    season: Annotated[int, typer.Option(help="season to replay (start year)")] = 2014,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="more games in our margins format, added to the shipped ones"),
+    ] = None,
+    drift: Annotated[
+        bool,
+        typer.Option("--drift", help="simulated games whose scoring variance jumps mid-season"),
+    ] = False,
+    report_dir: Annotated[Path, typer.Option("--out", help="report directory")] = Path(
+        "reports/replay"
+    ),
+) -> None:
+    """Replay a season as production traffic, frozen vs continuous; print and write a report."""
+    if drift:
+        games, season, title = midseason_shift(), DRIFT_SEASON, "Replay: simulated mid-season drift"
+    else:
+        games, title = _games_with(data), f"Replay of {season}-{(season + 1) % 100:02d}"
+    if season not in set(games["season"].astype(int)):
+        raise fail(
+            f"season {season} is not in the data (have {games['season'].min()}-"
+            f"{games['season'].max()}); add newer games with --data"
+        )
+    state = report_dir / "state"  # registry, prediction log (SQLite), GitOps repo
+    if state.exists():
+        shutil.rmtree(state)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} days"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("training version 1", total=None)
+        history = games[games["season"].astype(int) < season]
+        try:
+            model, _ = train_ensemble(history)
+        except ValueError as error:
+            raise fail(str(error)) from None
+        base = model.save(state / "v1")
+        results = {}
+        for continuous in (False, True):
+            mode = "continuous" if continuous else "frozen"
+            bar.update(task, description=f"replaying {mode}", completed=0)
+            results[mode] = run_replay(
+                games,
+                season,
+                continuous=continuous,
+                workdir=state / mode,
+                base_model=base,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    table_data = monthly_table(results["frozen"], results["continuous"])
+    table = Table(title=f"{title}: frozen vs continuous")
+    for column in ("mode", "month", "games", "MAE", "persistence", "coverage", "width"):
+        table.add_column(column, justify="left" if column in ("mode", "month") else "right")
+    for r in table_data.itertuples(index=False):
+        table.add_row(
+            r.mode,
+            r.month,
+            str(r.games),
+            f"{r.mae:.3f}",
+            f"{r.persistence_mae:.3f}",
+            f"{r.coverage:.1%}",
+            f"{r.width:.2f}",
+            end_section=r.month == "season",
+        )
+    out.print(table)
+    continuous = results["continuous"]
+    out.print(
+        ", ".join(
+            f"{kind}: {continuous.count(kind)}"
+            for kind in ("promote", "rollback", "recalibration", "update-dejavu", "retrain")
+        ),
+        highlight=False,
+    )
+    path = write_replay_report(results["frozen"], continuous, report_dir, title)
+    out.print(f"report: {path} (and {report_dir / 'replay.png'}); state: {state}", highlight=False)
+
+
+__all__ = ["replay"]
