@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the package with its dev extras (pins: pyproject.toml)
 
-demo: $(STAMP) ## run the main job on embedded defaults: data summary, then train + evaluate all models
+demo: $(STAMP) ## the main job on embedded defaults: data summary, model evaluation, season replay
 	$(BIN)/nba-forecast data stats
 	$(BIN)/nba-forecast evaluate --out reports/evaluate
+	$(BIN)/nba-forecast replay --season 2014 --out reports/replay
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/pytest

@@ -19,3 +19,4 @@ def test_make_demo_prints_data_summary_and_model_evaluation() -> None:
     assert "22,387" in result.stdout and "persistence" in result.stdout
     assert "ensemble" in result.stdout and "reports/evaluate/report.md" in result.stdout
     assert (ROOT / "reports" / "evaluate" / "evaluation.png").is_file()
+    assert "continuous" in result.stdout and (ROOT / "reports" / "replay" / "replay.png").is_file()

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nba_forecast.lifecycle import gitops
+from nba_forecast.lifecycle.rollout import Rollout, RolloutConfig, assign_arm, msprt_p_value
+from nba_forecast.lifecycle.schedules import CADENCES, cadence, due_steps
+
+
+def test_arms_are_sticky_and_ramp_only_moves_a_to_b() -> None:
+    games = [f"00213{i:05d}" for i in range(4000)]
+    at_10 = {g: assign_arm(g, "salt", 0.1) for g in games}
+    at_50 = {g: assign_arm(g, "salt", 0.5) for g in games}
+    assert at_10 == {g: assign_arm(g, "salt", 0.1) for g in games}  # sticky
+    assert 0.08 < np.mean([a == "B" for a in at_10.values()]) < 0.12
+    assert all(at_50[g] == "B" for g in games if at_10[g] == "B")  # B stays B when ramping
+    assert at_10 != {g: assign_arm(g, "other-salt", 0.1) for g in games}
+
+
+def _run(rollout: Rollout, improvement: float, n: int = 3000, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    actions = []
+    for i in range(n):
+        actual = rng.normal(0, 8)
+        champion = actual + rng.normal(0, 5.5)
+        challenger = actual + (champion - actual) * (1 - improvement) + rng.normal(0, 0.5)
+        action = rollout.observe(f"g{i}", actual, champion, challenger)
+        if action:
+            actions.append(action)
+        if rollout.decision:
+            break
+    return actions
+
+
+def test_better_challenger_is_promoted_after_ramping() -> None:
+    rollout = Rollout("a", "b", "s", RolloutConfig(games_per_step=100, max_games=5000))
+    actions = _run(rollout, improvement=0.08)
+    assert actions[-1] == "promote" and rollout.decision == "promote"
+    assert rollout.arm("any-game") == "B"
+
+
+def test_worse_challenger_is_rolled_back() -> None:
+    rollout = Rollout("a", "b", "s", RolloutConfig(max_games=5000))
+    actions = _run(rollout, improvement=-0.08)
+    assert actions[-1] == "rollback" and rollout.share_b == 0.0
+    assert rollout.arm("any-game") == "A"
+
+
+def test_equal_challenger_ends_by_non_inferiority() -> None:
+    rollout = Rollout("a", "b", "s", RolloutConfig(max_games=400))
+    _run(rollout, improvement=0.0)
+    assert rollout.decision == "promote" and "non-inferiority" in rollout.reason
+
+
+def test_guardrail_rolls_back_on_bad_forecasts() -> None:
+    rollout = Rollout("a", "b", "s")
+    actions = [
+        rollout.observe(f"g{i}", 1.0, 2.0, float("nan") if i % 5 == 0 else 2.0) for i in range(30)
+    ]
+    assert actions.index("rollback") == 19  # decided once 20 games were seen
+    assert rollout.decision == "rollback" and "guardrail" in rollout.reason
+
+
+def test_observe_is_idempotent_and_state_round_trips() -> None:
+    rollout = Rollout("a", "b", "s")
+    rollout.observe("g1", 1.0, 2.0, 1.5)
+    rollout.observe("g1", 1.0, 2.0, 1.5)
+    assert rollout.n == 1
+    assert Rollout.from_json(rollout.to_json()) == rollout
+
+
+def test_sequential_p_value_is_always_valid_under_the_null() -> None:
+    rng = np.random.default_rng(1)
+    false_decisions = 0
+    for _ in range(200):
+        d = rng.normal(0, 1, 1000)
+        running = np.cumsum(d)
+        sums = np.cumsum(d**2)
+        n = np.arange(1, 1001)
+        p_values = [
+            msprt_p_value(
+                int(k), running[k - 1] / k, sums[k - 1] / k - (running[k - 1] / k) ** 2, 0.25
+            )
+            for k in n[10:]
+        ]
+        false_decisions += min(p_values) < 0.05
+    assert false_decisions / 200 < 0.08  # peeking at every game keeps the error near 5%
+
+
+def test_bad_rollout_config() -> None:
+    for kwargs in [{"ramp": (0.5, 0.1)}, {"ramp": ()}, {"alpha": 1.5}, {"tau": 0.0}]:
+        with pytest.raises(ValueError):
+            RolloutConfig(**kwargs)
+
+
+def test_gitops_commits_routing_once(tmp_path: Path) -> None:
+    repo = tmp_path / "gitops"
+    first = gitops.commit_routing(
+        repo,
+        "production",
+        production="a" * 16,
+        challenger="b" * 16,
+        share_b=0.1,
+        salt="s",
+        message="A/B start",
+    )
+    again = gitops.commit_routing(
+        repo,
+        "production",
+        production="a" * 16,
+        challenger="b" * 16,
+        share_b=0.1,
+        salt="s",
+        message="A/B start",
+    )
+    assert first is not None and again is None  # same state: no new commit
+    assert gitops.read_routing(repo, "production") == {
+        "production": "a" * 16,
+        "challenger": "b" * 16,
+        "challenger_share": 0.1,
+        "salt": "s",
+    }
+    gitops.commit_routing(
+        repo,
+        "production",
+        production="b" * 16,
+        challenger=None,
+        share_b=0.0,
+        salt="",
+        message="promote b",
+    )
+    log = gitops._git(repo, "log", "--format=%s")
+    assert log.splitlines() == ["promote b", "A/B start"]
+
+
+def test_cadence_table() -> None:
+    assert [c.step for c in CADENCES] == ["monitor", "recalibrate", "update-dejavu", "retrain"]
+    assert cadence("monitor").cron == "0 0 * * * *"
+    assert all(len(c.cron.split()) == 6 for c in CADENCES)
+    monday = dt.datetime(2026, 11, 30, 9, tzinfo=dt.UTC)
+    assert due_steps(monday - dt.timedelta(days=1), monday) == [
+        "monitor",
+        "recalibrate",
+        "update-dejavu",
+    ]
+    assert due_steps(
+        dt.datetime(2026, 11, 30, 23, tzinfo=dt.UTC), dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+    ) == ["monitor", "recalibrate", "retrain"]
+    assert due_steps(monday, monday + dt.timedelta(minutes=5)) == []
+    with pytest.raises(KeyError, match="no cadence"):
+        cadence("deploy")
