@@ -13,7 +13,7 @@ from rich.table import Table
 from nba_forecast.cli.console import err, fail, out
 from nba_forecast.cli.evaluate import _games_with
 from nba_forecast.data.simulate import midseason_shift
-from nba_forecast.lifecycle.replay import monthly_table, run_replay
+from nba_forecast.lifecycle.replay import ReplayResult, monthly_table, run_replay
 from nba_forecast.lifecycle.replay_report import write_replay_report
 from nba_forecast.lifecycle.training import train_ensemble
 
@@ -62,7 +62,7 @@ def replay(
         except ValueError as error:
             raise fail(str(error)) from None
         base = model.save(state / "v1")
-        results = {}
+        results: dict[str, ReplayResult] = {}
         for continuous in (False, True):
             mode = "continuous" if continuous else "frozen"
             bar.update(task, description=f"replaying {mode}", completed=0)
@@ -90,15 +90,15 @@ def replay(
             end_section=r.month == "season",
         )
     out.print(table)
-    continuous = results["continuous"]
+    served = results["continuous"]
     out.print(
         ", ".join(
-            f"{kind}: {continuous.count(kind)}"
+            f"{kind}: {served.count(kind)}"
             for kind in ("promote", "rollback", "recalibration", "update-dejavu", "retrain")
         ),
         highlight=False,
     )
-    path = write_replay_report(results["frozen"], continuous, report_dir, title)
+    path = write_replay_report(results["frozen"], served, report_dir, title)
     out.print(f"report: {path} (and {report_dir / 'replay.png'}); state: {state}", highlight=False)
 
 
