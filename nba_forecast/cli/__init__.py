@@ -10,6 +10,16 @@ import typer
 from nba_forecast.cli.data import data_app
 from nba_forecast.cli.db import db_app
 from nba_forecast.cli.evaluate import evaluate
+from nba_forecast.cli.lifecycle import (
+    bootstrap_command,
+    collect_command,
+    monitor_command,
+    recalibrate_command,
+    retrain_command,
+    rollout_command,
+    update_dejavu_command,
+    validate_command,
+)
 from nba_forecast.cli.registry import registry_app
 from nba_forecast.cli.replay import replay
 from nba_forecast.settings import Settings
@@ -24,6 +34,14 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(db_app, name="db")
 app.command("evaluate")(evaluate)
 app.command("replay")(replay)
+app.command("bootstrap")(bootstrap_command)
+app.command("collect")(collect_command)
+app.command("recalibrate")(recalibrate_command)
+app.command("update-dejavu")(update_dejavu_command)
+app.command("retrain")(retrain_command)
+app.command("validate")(validate_command)
+app.command("rollout")(rollout_command)
+app.command("monitor")(monitor_command)
 
 
 @app.callback()

@@ -1,0 +1,376 @@
+"""One command per lifecycle step, on the configured prediction log and registry
+(embedded defaults: SQLite and a local directory under ``NBA_FORECAST_HOME``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from nba_forecast.cli.console import fail, out
+from nba_forecast.cli.evaluate import _games_with
+from nba_forecast.data.errors import DataError
+from nba_forecast.data.loaders import load_margins
+from nba_forecast.lifecycle import gitops
+from nba_forecast.lifecycle.collect import collect
+from nba_forecast.lifecycle.monitor import monitor
+from nba_forecast.lifecycle.recalibrate import run_recalibration
+from nba_forecast.lifecycle.registry import Registry, RegistryError
+from nba_forecast.lifecycle.rollout import Rollout, RolloutConfig
+from nba_forecast.lifecycle.training import (
+    history_before,
+    retrain_due,
+    train_ensemble,
+    update_dejavu,
+    with_features,
+)
+from nba_forecast.lifecycle.validate import validate
+from nba_forecast.models.ensemble import HalftimeEnsemble
+from nba_forecast.models.inputs import design_matrix
+from nba_forecast.settings import Settings
+from nba_forecast.storage.object_store import ObjectNotFound, open_store
+from nba_forecast.storage.prediction_log import PredictionLog
+
+AsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="the step's time, ISO 8601 (UTC if no zone); default now"),
+]
+ROLLOUT_KEY = "rollouts/current.json"
+
+
+def parse_as_of(text: str | None) -> dt.datetime:
+    if text is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(f"bad --as-of {text!r}: use ISO 8601, e.g. 2015-01-15T09:00:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _log() -> PredictionLog:
+    settings = Settings()
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return PredictionLog(url).migrate()
+    except (SQLAlchemyError, ValueError) as error:
+        raise fail(f"prediction log {url}: {str(error).splitlines()[0]}") from None
+
+
+def _registry() -> Registry:
+    return Registry(open_store(Settings().resolved_registry_url()))
+
+
+def _metrics_table(frame: pd.DataFrame, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("version", "arm", "n", "MAE", "RMSE", "bias", "coverage", "width", "Winkler"):
+        table.add_column(column, justify="left" if column in ("version", "arm") else "right")
+    for r in frame.itertuples(index=False):
+        table.add_row(
+            r.model_version,
+            r.arm,
+            str(r.n),
+            f"{r.mae:.3f}",
+            f"{r.rmse:.3f}",
+            f"{r.bias:+.3f}",
+            f"{r.coverage:.1%}",
+            f"{r.mean_width:.2f}",
+            f"{r.winkler:.2f}",
+        )
+    return table
+
+
+def collect_command(
+    as_of: AsOf = None,
+    window_days: Annotated[float, typer.Option(min=0.01)] = 30.0,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="write the joined rows (.parquet or .csv)")
+    ] = None,
+) -> None:
+    """Forecasts joined with outcomes known at --as-of, and metrics per version and arm."""
+    result = collect(_log(), parse_as_of(as_of), window_days=window_days)
+    out.print(
+        _metrics_table(
+            result.metrics,
+            f"{result.start:%Y-%m-%d %H:%M} .. "
+            f"{result.as_of:%Y-%m-%d %H:%M} UTC ({len(result.joined)} rows)",
+        )
+    )
+    if output is not None:
+        if output.suffix == ".parquet":
+            result.joined.to_parquet(output, index=False)
+        else:
+            result.joined.to_csv(output, index=False)
+        out.print(f"wrote {output}", highlight=False)
+
+
+def recalibrate_command(
+    as_of: AsOf = None,
+    window_days: Annotated[float, typer.Option(min=0.01)] = 30.0,
+    min_games: Annotated[int, typer.Option(min=1)] = 100,
+    force: Annotated[bool, typer.Option(help="recalibrate even without drift")] = False,
+) -> None:
+    """Test production's coverage; on drift register a recalibrated candidate."""
+    try:
+        result = run_recalibration(
+            _log(),
+            _registry(),
+            parse_as_of(as_of),
+            window_days=window_days,
+            min_games=min_games,
+            force=force,
+        )
+    except (RegistryError, ValueError) as error:
+        raise fail(str(error)) from None
+    out.print(result.drift.reason, highlight=False)
+    if result.candidate:
+        out.print(
+            f"candidate {result.candidate} (parent {result.production})"
+            + ("" if result.promoted else ", unchanged"),
+            highlight=False,
+        )
+
+
+def validate_command(
+    champion: Annotated[str, typer.Option(help="version id or alias")] = "production",
+    candidate: Annotated[str, typer.Option(help="version id or alias")] = "candidate",
+    season: Annotated[int, typer.Option(help="games to validate on (a season)")] = 2014,
+    data: Annotated[Path | None, typer.Option(help="more games (our margins format)")] = None,
+    report_dir: Annotated[Path, typer.Option("--out")] = Path("reports/validation"),
+) -> None:
+    """Champion vs candidate on the same games; exit 1 when the candidate fails."""
+    registry = _registry()
+    games = with_features(_games_with(data))
+    chosen = games[games["season"] == season]
+    if chosen.empty:
+        raise fail(f"no games in season {season}")
+    X, y = design_matrix(chosen)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            models = [
+                HalftimeEnsemble.load(registry.pull(name, Path(tmp) / label))
+                for name, label in ((champion, "champion"), (candidate, "candidate"))
+            ]
+        report = validate(models[0], models[1], X, y)
+    except (RegistryError, ValueError) as error:
+        raise fail(str(error)) from None
+    _, markdown = report.write(report_dir)
+    out.print(report.to_markdown(), highlight=False)
+    out.print(f"report: {markdown}", highlight=False)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def monitor_command(
+    as_of: AsOf = None,
+    window_days: Annotated[float, typer.Option(min=0.01)] = 7.0,
+    prometheus: Annotated[Path | None, typer.Option(help="write Prometheus text here")] = None,
+    fail_on_alert: Annotated[bool, typer.Option(help="exit 1 when an alert fires")] = False,
+) -> None:
+    """Rolling metrics, label lag and alert rules."""
+    report = monitor(_log(), parse_as_of(as_of), window_days=window_days)
+    out.print(_metrics_table(report.metrics, f"last {window_days:g} days"))
+    for alert in report.alerts or ["no alerts"]:
+        out.print(alert, highlight=False)
+    if prometheus is not None:
+        prometheus.write_text(report.prometheus())
+    if fail_on_alert and report.alerts:
+        raise typer.Exit(1)
+
+
+def _candidate_from(
+    registry: Registry,
+    directory: Path,
+    reason: str,
+    parent: str,
+    data_window: dict[str, object] | None = None,
+) -> str:
+    version = registry.register(directory, parent=parent, data_window=data_window)["version"]
+    if version == parent:
+        out.print("no change: the candidate equals production", highlight=False)
+    elif registry.aliases().get("candidate") != version:
+        registry.promote("candidate", version, reason=reason)
+    return version
+
+
+def update_dejavu_command(
+    games_file: Annotated[Path, typer.Option("--games", help="finished games (margins format)")],
+    as_of: AsOf = None,
+) -> None:
+    """Add finished games to production's analog database -> candidate version."""
+    registry = _registry()
+    try:
+        finished = history_before(load_margins(games_file).games, parse_as_of(as_of))
+    except DataError as error:
+        raise fail(str(error)) from None
+    try:
+        production = registry.resolve("production")
+        with tempfile.TemporaryDirectory() as tmp:
+            source = registry.pull(production, Path(tmp) / "production")
+            target, added = update_dejavu(
+                source, finished, _games_with(games_file), Path(tmp) / "new"
+            )
+            version = _candidate_from(registry, target, f"update-dejavu: {added} games", production)
+    except (RegistryError, ValueError) as error:
+        raise fail(str(error)) from None
+    out.print(f"{added} games added; candidate {version}", highlight=False)
+
+
+def retrain_command(
+    as_of: AsOf = None,
+    data: Annotated[Path | None, typer.Option(help="more games (our margins format)")] = None,
+    force: Annotated[bool, typer.Option(help="retrain even when not due")] = False,
+) -> None:
+    """Retrain every component on all games before --as-of (when due) -> candidate."""
+    registry = _registry()
+    when = parse_as_of(as_of)
+    history = history_before(_games_with(data), when)
+    try:
+        production = registry.resolve("production")
+        trained_to = registry.manifest(production).get("data_window", {}).get("trained_to")
+        new_games = int(
+            (pd.to_datetime(history["game_date"]) > pd.Timestamp(trained_to)).sum()
+            if trained_to
+            else len(history)
+        )
+        due, reason = retrain_due(trained_to, new_games, when)
+        out.print(reason, highlight=False)
+        if not (due or force):
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            current = HalftimeEnsemble.load(registry.pull(production, Path(tmp) / "production"))
+            model, window = train_ensemble(history, warm_start_from=current)
+            target = model.save(Path(tmp) / "retrained")
+            version = _candidate_from(
+                registry, target, f"retrain: {reason}", production, window.as_dict()
+            )
+    except (RegistryError, ValueError) as error:
+        raise fail(str(error)) from None
+    out.print(f"candidate {version}", highlight=False)
+
+
+def rollout_command(
+    action: Annotated[str, typer.Argument(help="start | decide | status")],
+    candidate: Annotated[str, typer.Option(help="version or alias to test")] = "candidate",
+    share: Annotated[float, typer.Option(help="first challenger share", min=0.01, max=1.0)] = 0.1,
+    as_of: AsOf = None,
+    repo: Annotated[
+        Path | None, typer.Option(help="GitOps repository (default: under NBA_FORECAST_HOME)")
+    ] = None,
+    env: Annotated[str, typer.Option(help="overlay environment")] = "production",
+) -> None:
+    """A/B rollout: start one, decide from the logged paired forecasts, or show it."""
+    registry = _registry()
+    gitops_repo = repo or Settings().home.expanduser() / "gitops"
+    try:
+        state = Rollout.from_json(registry.store.get(ROLLOUT_KEY).decode())
+    except ObjectNotFound:
+        state = None
+    try:
+        if action == "start":
+            production = registry.resolve("production")
+            challenger = registry.resolve(candidate)
+            if challenger == production:
+                raise fail("the candidate is already production")
+            ramp = tuple(sorted({share, 0.5, 1.0}))
+            state = Rollout(
+                production, challenger, salt=challenger, config=RolloutConfig(ramp=ramp)
+            )
+        elif action == "decide":
+            if state is None:
+                raise fail("no rollout started: `nba-forecast rollout start` first")
+            _decide(state, _log(), registry, parse_as_of(as_of))
+        elif action != "status":
+            raise fail(f"unknown action {action!r}: start, decide or status")
+        if state is None:
+            out.print("no rollout", highlight=False)
+            return
+        registry.store.put(ROLLOUT_KEY, state.to_json().encode())
+        live = state.decision is None
+        gitops.commit_routing(
+            gitops_repo,
+            env,
+            production=registry.resolve("production"),
+            challenger=state.challenger if live else None,
+            share_b=state.share_b if live else 0.0,
+            salt=state.salt,
+            message=f"rollout {action}: {state.challenger} "
+            f"({state.decision or f'share {state.share_b:.0%}'}) {state.reason}".strip(),
+        )
+    except RegistryError as error:
+        raise fail(str(error)) from None
+    out.print(
+        f"champion {state.champion}, challenger {state.challenger}: "
+        f"{state.decision or f'running at {state.share_b:.0%}'}; {state.n} paired games "
+        f"{state.reason}",
+        highlight=False,
+    )
+
+
+def _decide(state: Rollout, log: PredictionLog, registry: Registry, as_of: dt.datetime) -> None:
+    """Feed the paired forecasts (both versions scored each game) to the rollout in time order
+    and act on its decision. Games already seen are skipped, so re-running changes nothing."""
+    joined = log.joined(as_of - dt.timedelta(days=365), as_of)
+    both = joined[joined["model_version"].isin([state.champion, state.challenger])]
+    paired = (
+        both.pivot_table(
+            index=["game_id", "predicted_at", "actual"], columns="model_version", values="forecast"
+        )
+        .dropna()
+        .reset_index()
+    )
+    for _, row in paired.sort_values("predicted_at").iterrows():
+        action = state.observe(
+            str(row["game_id"]),
+            float(row["actual"]),
+            float(row[state.champion]),
+            float(row[state.challenger]),
+        )
+        if action == "promote":
+            registry.promote("production", state.challenger, reason=f"A/B won: {state.reason}")
+        elif action == "rollback":
+            registry.promote("candidate", state.champion, reason=f"A/B rolled back: {state.reason}")
+        if state.decision is not None:
+            break
+
+
+def bootstrap_command(
+    through_season: Annotated[
+        int | None, typer.Option(help="train on seasons up to this one (default: all games)")
+    ] = None,
+    data: Annotated[Path | None, typer.Option(help="more games (our margins format)")] = None,
+) -> None:
+    """Train on the shipped games and register the result as version 1 (production)."""
+    registry = _registry()
+    games = _games_with(data)
+    if through_season is not None:
+        games = games[games["season"].astype(int) <= through_season]
+    try:
+        if "production" in registry.aliases():
+            raise fail(
+                f"production already exists ({registry.resolve('production')}); "
+                "bootstrap only starts an empty registry"
+            )
+        model, window = train_ensemble(games)
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest = registry.register(
+                model.save(Path(tmp) / "v1"),
+                data_window=window.as_dict(),
+                metrics={"weights": model.weights},
+            )
+        registry.promote("production", manifest["version"], reason="bootstrap")
+    except (RegistryError, ValueError) as error:
+        raise fail(str(error)) from None
+    out.print(
+        f"production = {manifest['version']} (trained on {window.games:,} games "
+        f"through {window.train_to})",
+        highlight=False,
+    )
