@@ -266,8 +266,16 @@ def rollout_command(
         Path | None, typer.Option(help="GitOps repository (default: under NBA_FORECAST_HOME)")
     ] = None,
     env: Annotated[str, typer.Option(help="overlay environment")] = "production",
+    report: Annotated[
+        Path | None,
+        typer.Option(help="validation report (Markdown) to put in the GitOps commit message"),
+    ] = None,
 ) -> None:
     """A/B rollout: start one, decide from the logged paired forecasts, or show it."""
+    try:
+        report_text = report.read_text() if report is not None else ""
+    except OSError as error:
+        raise fail(f"cannot read --report: {error}") from None
     registry = _registry()
     gitops_repo = repo or Settings().home.expanduser() / "gitops"
     try:
@@ -302,8 +310,11 @@ def rollout_command(
             challenger=state.challenger if live else None,
             share_b=state.share_b if live else 0.0,
             salt=state.salt,
-            message=f"rollout {action}: {state.challenger} "
-            f"({state.decision or f'share {state.share_b:.0%}'}) {state.reason}".strip(),
+            message=(
+                f"rollout {action}: {state.challenger} "
+                f"({state.decision or f'share {state.share_b:.0%}'}) {state.reason}"
+            ).strip()
+            + (f"\n\n{report_text}" if report_text else ""),
         )
     except RegistryError as error:
         raise fail(str(error)) from None

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from nba_forecast.cli import app
 from nba_forecast.data.writer import write_games
+from nba_forecast.lifecycle import gitops
 from nba_forecast.lifecycle.registry import Registry
 from nba_forecast.lifecycle.training import with_features
 from nba_forecast.models.ensemble import HalftimeEnsemble
@@ -113,8 +114,17 @@ def test_lifecycle_steps_by_hand(
     assert updated.exit_code == 0 and "100 games added" in updated.output
     dejavu_candidate = registry.resolve("candidate")
 
-    started = run("rollout", "start", "--repo", str(tmp_path / "gitops"))
+    started = run(
+        "rollout",
+        "start",
+        "--repo",
+        str(tmp_path / "gitops"),
+        "--report",
+        str(tmp_path / "validation" / "validation.md"),
+    )
     assert started.exit_code == 0 and "running at 10%" in started.output
+    commit = gitops._git(tmp_path / "gitops", "log", "-1", "--format=%B")
+    assert "# Validation" in commit  # the validation report rides in the commit message
     later = with_features(shipped_games)
     later = later[later["season"] == 2014].head(450)
     serve(tmp_path, later, {"A": v1, "shadow": dejavu_candidate})
