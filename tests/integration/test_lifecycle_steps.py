@@ -109,14 +109,19 @@ def _serve(
     log.record_outcomes(outcomes)
 
 
+def _deployed(champion: HalftimeEnsemble, tmp_path: Path) -> tuple[Registry, PredictionLog, str]:
+    """A registry with the champion as production, and an empty prediction log."""
+    registry = Registry(FileStore(tmp_path / "registry"))
+    log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}").migrate()
+    production = registry.register(champion.save(tmp_path / "champion"))["version"]
+    registry.promote("production", production, reason="bootstrap")
+    return registry, log, production
+
+
 def test_recalibration_restores_coverage_and_is_idempotent(
     champion: HalftimeEnsemble, seasons: dict, tmp_path: Path
 ) -> None:
-    registry = Registry(FileStore(tmp_path / "registry"))
-    log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}").migrate()
-    champion.save(tmp_path / "champion")
-    production = registry.register(tmp_path / "champion")["version"]
-    registry.promote("production", production, reason="bootstrap")
+    registry, log, production = _deployed(champion, tmp_path)
     X, y = seasons["test"]
     # same paths, but the last 6 minutes swing 60% more than the model was calibrated for
     y_wild = X[:, 18] + (y - X[:, 18]) * 1.6
@@ -141,11 +146,7 @@ def test_recalibration_restores_coverage_and_is_idempotent(
 def test_no_recalibration_without_drift(
     champion: HalftimeEnsemble, seasons: dict, tmp_path: Path
 ) -> None:
-    registry = Registry(FileStore(tmp_path / "registry"))
-    log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}").migrate()
-    champion.save(tmp_path / "champion")
-    production = registry.register(tmp_path / "champion")["version"]
-    registry.promote("production", production, reason="bootstrap")
+    registry, log, production = _deployed(champion, tmp_path)
     _serve(log, production, *seasons["test"], champion)
     result = run_recalibration(log, registry, T0 + dt.timedelta(days=60), window_days=90)
     assert not result.drift.drifted and result.candidate is None
