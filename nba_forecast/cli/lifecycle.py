@@ -17,31 +17,30 @@ from nba_forecast.cli.console import fail, out
 from nba_forecast.cli.evaluate import _games_with
 from nba_forecast.data.errors import DataError
 from nba_forecast.data.loaders import load_margins
-from nba_forecast.lifecycle import gitops
 from nba_forecast.lifecycle.collect import collect
 from nba_forecast.lifecycle.monitor import monitor
 from nba_forecast.lifecycle.recalibrate import run_recalibration
 from nba_forecast.lifecycle.registry import Registry, RegistryError
-from nba_forecast.lifecycle.rollout import Rollout, RolloutConfig
-from nba_forecast.lifecycle.training import (
-    history_before,
-    retrain_due,
-    train_ensemble,
-    update_dejavu,
-    with_features,
+from nba_forecast.lifecycle.steps import (
+    decide_rollout,
+    holdout_games,
+    retrain_step,
+    rollout_state,
+    start_rollout,
+    update_dejavu_step,
+    validate_step,
 )
-from nba_forecast.lifecycle.validate import validate
-from nba_forecast.models.ensemble import HalftimeEnsemble
-from nba_forecast.models.inputs import design_matrix
+from nba_forecast.lifecycle.training import (
+    train_ensemble,
+)
 from nba_forecast.settings import Settings
-from nba_forecast.storage.object_store import ObjectNotFound, open_store
+from nba_forecast.storage.object_store import open_store
 from nba_forecast.storage.prediction_log import PredictionLog
 
 AsOf = Annotated[
     str | None,
     typer.Option("--as-of", help="the step's time, ISO 8601 (UTC if no zone); default now"),
 ]
-ROLLOUT_KEY = "rollouts/current.json"
 
 
 def parse_as_of(text: str | None) -> dt.datetime:
@@ -142,24 +141,29 @@ def recalibrate_command(
 def validate_command(
     champion: Annotated[str, typer.Option(help="version id or alias")] = "production",
     candidate: Annotated[str, typer.Option(help="version id or alias")] = "candidate",
-    season: Annotated[int, typer.Option(help="games to validate on (a season)")] = 2014,
+    season: Annotated[
+        int | None,
+        typer.Option(help="validate on this season's games (default: the 45 days before --as-of)"),
+    ] = None,
+    as_of: AsOf = None,
     data: Annotated[Path | None, typer.Option(help="more games (our margins format)")] = None,
     report_dir: Annotated[Path, typer.Option("--out")] = Path("reports/validation"),
 ) -> None:
     """Champion vs candidate on the same games; exit 1 when the candidate fails."""
-    registry = _registry()
-    games = with_features(_games_with(data))
-    chosen = games[games["season"] == season]
-    if chosen.empty:
-        raise fail(f"no games in season {season}")
-    X, y = design_matrix(chosen)
+    games = _games_with(data)
+    if season is not None:
+        chosen = games.assign(_evaluate=games["season"].astype(int) == season)
+        chosen = chosen[chosen["season"].astype(int) <= season]
+    else:
+        chosen = holdout_games(games, parse_as_of(as_of))
+    if not chosen["_evaluate"].any():
+        raise fail(
+            f"no games to validate on (season {season})"
+            if season is not None
+            else "no games in the 45 days before --as-of"
+        )
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            models = [
-                HalftimeEnsemble.load(registry.pull(name, Path(tmp) / label))
-                for name, label in ((champion, "champion"), (candidate, "candidate"))
-            ]
-        report = validate(models[0], models[1], X, y)
+        report = validate_step(_registry(), champion, candidate, chosen)
     except (RegistryError, ValueError) as error:
         raise fail(str(error)) from None
     _, markdown = report.write(report_dir)
@@ -186,42 +190,22 @@ def monitor_command(
         raise typer.Exit(1)
 
 
-def _candidate_from(
-    registry: Registry,
-    directory: Path,
-    reason: str,
-    parent: str,
-    data_window: dict[str, object] | None = None,
-) -> str:
-    version = registry.register(directory, parent=parent, data_window=data_window)["version"]
-    if version == parent:
-        out.print("no change: the candidate equals production", highlight=False)
-    elif registry.aliases().get("candidate") != version:
-        registry.promote("candidate", version, reason=reason)
-    return version
-
-
 def update_dejavu_command(
     games_file: Annotated[Path, typer.Option("--games", help="finished games (margins format)")],
     as_of: AsOf = None,
 ) -> None:
     """Add finished games to production's analog database -> candidate version."""
-    registry = _registry()
     try:
-        finished = history_before(load_margins(games_file).games, parse_as_of(as_of))
+        finished = load_margins(games_file).games
     except DataError as error:
         raise fail(str(error)) from None
     try:
-        production = registry.resolve("production")
-        with tempfile.TemporaryDirectory() as tmp:
-            source = registry.pull(production, Path(tmp) / "production")
-            target, added = update_dejavu(
-                source, finished, _games_with(games_file), Path(tmp) / "new"
-            )
-            version = _candidate_from(registry, target, f"update-dejavu: {added} games", production)
+        result = update_dejavu_step(
+            _registry(), finished, _games_with(games_file), parse_as_of(as_of)
+        )
     except (RegistryError, ValueError) as error:
         raise fail(str(error)) from None
-    out.print(f"{added} games added; candidate {version}", highlight=False)
+    out.print(f"{result.detail}; candidate {result.candidate or 'unchanged'}", highlight=False)
 
 
 def retrain_command(
@@ -229,32 +213,13 @@ def retrain_command(
     data: Annotated[Path | None, typer.Option(help="more games (our margins format)")] = None,
     force: Annotated[bool, typer.Option(help="retrain even when not due")] = False,
 ) -> None:
-    """Retrain every component on all games before --as-of (when due) -> candidate."""
-    registry = _registry()
-    when = parse_as_of(as_of)
-    history = history_before(_games_with(data), when)
+    """Retrain every component (when due) on the games before --as-of minus a 45-day
+    holdout that validate then uses -> candidate."""
     try:
-        production = registry.resolve("production")
-        trained_to = registry.manifest(production).get("data_window", {}).get("trained_to")
-        new_games = int(
-            (pd.to_datetime(history["game_date"]) > pd.Timestamp(trained_to)).sum()
-            if trained_to
-            else len(history)
-        )
-        due, reason = retrain_due(trained_to, new_games, when)
-        out.print(reason, highlight=False)
-        if not (due or force):
-            return
-        with tempfile.TemporaryDirectory() as tmp:
-            current = HalftimeEnsemble.load(registry.pull(production, Path(tmp) / "production"))
-            model, window = train_ensemble(history, warm_start_from=current)
-            target = model.save(Path(tmp) / "retrained")
-            version = _candidate_from(
-                registry, target, f"retrain: {reason}", production, window.as_dict()
-            )
+        result = retrain_step(_registry(), _games_with(data), parse_as_of(as_of), force=force)
     except (RegistryError, ValueError) as error:
         raise fail(str(error)) from None
-    out.print(f"candidate {version}", highlight=False)
+    out.print(f"{result.detail}; candidate {result.candidate or 'none'}", highlight=False)
 
 
 def rollout_command(
@@ -272,50 +237,27 @@ def rollout_command(
     ] = None,
 ) -> None:
     """A/B rollout: start one, decide from the logged paired forecasts, or show it."""
+    registry = _registry()
+    gitops_repo = repo or Settings().home.expanduser() / "gitops"
     try:
         report_text = report.read_text() if report is not None else ""
     except OSError as error:
         raise fail(f"cannot read --report: {error}") from None
-    registry = _registry()
-    gitops_repo = repo or Settings().home.expanduser() / "gitops"
-    try:
-        state = Rollout.from_json(registry.store.get(ROLLOUT_KEY).decode())
-    except ObjectNotFound:
-        state = None
     try:
         if action == "start":
-            production = registry.resolve("production")
-            challenger = registry.resolve(candidate)
-            if challenger == production:
-                raise fail("the candidate is already production")
-            ramp = tuple(sorted({share, 0.5, 1.0}))
-            state = Rollout(
-                production, challenger, salt=challenger, config=RolloutConfig(ramp=ramp)
+            state = start_rollout(
+                registry, candidate, gitops_repo, env=env, share=share, report=report_text
             )
         elif action == "decide":
-            if state is None:
-                raise fail("no rollout started: `nba-forecast rollout start` first")
-            _decide(state, _log(), registry, parse_as_of(as_of))
-        elif action != "status":
+            state = decide_rollout(registry, _log(), parse_as_of(as_of), gitops_repo, env=env)
+        elif action == "status":
+            found = rollout_state(registry)
+            if found is None:
+                out.print("no rollout", highlight=False)
+                return
+            state = found
+        else:
             raise fail(f"unknown action {action!r}: start, decide or status")
-        if state is None:
-            out.print("no rollout", highlight=False)
-            return
-        registry.store.put(ROLLOUT_KEY, state.to_json().encode())
-        live = state.decision is None
-        gitops.commit_routing(
-            gitops_repo,
-            env,
-            production=registry.resolve("production"),
-            challenger=state.challenger if live else None,
-            share_b=state.share_b if live else 0.0,
-            salt=state.salt,
-            message=(
-                f"rollout {action}: {state.challenger} "
-                f"({state.decision or f'share {state.share_b:.0%}'}) {state.reason}"
-            ).strip()
-            + (f"\n\n{report_text}" if report_text else ""),
-        )
     except RegistryError as error:
         raise fail(str(error)) from None
     out.print(
@@ -324,33 +266,6 @@ def rollout_command(
         f"{state.reason}",
         highlight=False,
     )
-
-
-def _decide(state: Rollout, log: PredictionLog, registry: Registry, as_of: dt.datetime) -> None:
-    """Feed the paired forecasts (both versions scored each game) to the rollout in time order
-    and act on its decision. Games already seen are skipped, so re-running changes nothing."""
-    joined = log.joined(as_of - dt.timedelta(days=365), as_of)
-    both = joined[joined["model_version"].isin([state.champion, state.challenger])]
-    paired = (
-        both.pivot_table(
-            index=["game_id", "predicted_at", "actual"], columns="model_version", values="forecast"
-        )
-        .dropna()
-        .reset_index()
-    )
-    for _, row in paired.sort_values("predicted_at").iterrows():
-        action = state.observe(
-            str(row["game_id"]),
-            float(row["actual"]),
-            float(row[state.champion]),
-            float(row[state.challenger]),
-        )
-        if action == "promote":
-            registry.promote("production", state.challenger, reason=f"A/B won: {state.reason}")
-        elif action == "rollback":
-            registry.promote("candidate", state.champion, reason=f"A/B rolled back: {state.reason}")
-        if state.decision is not None:
-            break
 
 
 def bootstrap_command(

@@ -147,7 +147,7 @@ def test_lifecycle_steps_by_hand(
         (["retrain", "--force"], "no alias or version 'production'"),
         (["rollout", "explode"], "unknown action"),
         (["rollout", "decide"], "no rollout started"),
-        (["validate", "--season", "1990"], "no games in season 1990"),
+        (["validate", "--season", "1990"], "no games to validate on (season 1990)"),
         (["update-dejavu", "--games", "missing.parquet"], "no such file"),
     ],
 )
