@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint bench clean
+.PHONY: help install demo test lint compile bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -22,6 +22,11 @@ demo: $(STAMP) ## the main job on embedded defaults: data summary, model evaluat
 	$(BIN)/nba-forecast data stats
 	$(BIN)/nba-forecast evaluate --out reports/evaluate
 	$(BIN)/nba-forecast replay --season 2014 --out reports/replay
+	$(BIN)/nba-forecast pipeline run continuous_improvement --local --root reports/pipeline-runs \
+	  --param database_url=sqlite:///$(CURDIR)/reports/replay/state/continuous/predictions.db \
+	  --param registry_url=file://$(CURDIR)/reports/replay/state/continuous/registry \
+	  --param gitops_repo=$(CURDIR)/reports/replay/state/continuous/gitops \
+	  --param as_of=2015-04-16T12:00:00Z
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/pytest
@@ -30,6 +35,9 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+compile: $(STAMP) ## compile every KFP pipeline to build/pipelines/*.yaml
+	$(BIN)/nba-forecast pipeline compile --out build/pipelines
 
 bench: $(STAMP) ## run the benchmarks (each prints a table)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

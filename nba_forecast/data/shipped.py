@@ -13,7 +13,6 @@ from pathlib import Path
 import pandas as pd
 
 from nba_forecast.data.loaders.margins import load_margins
-from nba_forecast.data.schema import MARGIN_COLUMNS
 
 MARGINS_FILE = "nba_margins.csv.gz"
 EVENTS_FILE = "nba_first_half_scoring_events.csv.gz"
@@ -55,4 +54,12 @@ def load_dropped_games() -> pd.DataFrame:
     return pd.read_csv(shipped_path(DROPPED_FILE), dtype={"game_id": str})
 
 
-__all__ = ["MARGIN_COLUMNS", "load_dropped_games", "load_shipped_events", "load_shipped_games"]
+def shipped_plus(path: Path | None) -> pd.DataFrame:
+    """The shipped games plus those of a margins file (the file wins on a shared game id).
+    Bad games in the file are skipped (the caller may report ``load_margins``'s problems)."""
+    games = load_shipped_games()
+    if path is None:
+        return games
+    extra = load_margins(path, on_error="skip").games
+    kept = games[~games["game_id"].isin(extra["game_id"])]
+    return pd.concat([kept, extra], ignore_index=True)

@@ -20,3 +20,4 @@ def test_make_demo_prints_data_summary_and_model_evaluation() -> None:
     assert "ensemble" in result.stdout and "reports/evaluate/report.md" in result.stdout
     assert (ROOT / "reports" / "evaluate" / "evaluation.png").is_file()
     assert "continuous" in result.stdout and (ROOT / "reports" / "replay" / "replay.png").is_file()
+    assert "continuous_improvement: local run" in result.stdout and "decision:" in result.stdout

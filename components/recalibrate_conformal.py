@@ -1,0 +1,18 @@
+from kfp import dsl
+from kfp.dsl import Metrics, Output
+
+from components import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def recalibrate_conformal(
+    database_url: str,
+    registry_url: str,
+    as_of: str,
+    window_days: float,
+    metrics: Output[Metrics],
+) -> str:
+    """A recalibrated copy of production -> candidate version id ('' if none)."""
+    from nba_forecast.lifecycle.kfp_steps import recalibrate_step
+
+    return recalibrate_step(database_url, registry_url, as_of, window_days, metrics)

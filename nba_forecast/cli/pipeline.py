@@ -1,0 +1,156 @@
+"""``nba-forecast pipeline``: compile the KFP pipelines, or run one locally through KFP's
+local runner (same components, this machine's Python)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from nba_forecast.cli.console import fail, out
+
+pipeline_app = typer.Typer(help="Kubeflow Pipelines: compile and run.", no_args_is_help=True)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pipelines() -> dict[str, Any]:
+    # components/ and pipelines/ sit beside the package; from a source checkout put them on
+    # the path (an installed wheel carries them as top-level packages)
+    if str(REPO_ROOT) not in sys.path and (REPO_ROOT / "pipelines").is_dir():
+        sys.path.insert(0, str(REPO_ROOT))
+    from pipelines import pipelines
+
+    return dict(pipelines())
+
+
+@pipeline_app.command("compile")
+def compile_pipelines(
+    output: Annotated[Path, typer.Option("--out")] = Path("build/pipelines"),
+) -> None:
+    """Write every pipeline as KFP IR YAML (build outputs, not committed)."""
+    from kfp import compiler
+
+    output.mkdir(parents=True, exist_ok=True)
+    for name, pipeline in _pipelines().items():
+        path = output / f"{name}.yaml"
+        compiler.Compiler().compile(pipeline, str(path))
+        out.print(f"{path}", highlight=False)
+
+
+def _parse_params(values: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise fail(f"bad --param {item!r}: use NAME=VALUE")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw  # a plain string
+    return params
+
+
+class _TaskTimer(logging.Filter):
+    """Task wall times from the local runner's log lines. A filter on the root logger, as
+    the runner replaces the root handlers while it runs."""
+
+    PATTERN = re.compile(r"^(Executing task|Task) '([\w-]+)'")
+    COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = self.COLOUR.sub("", record.getMessage())
+        match = self.PATTERN.search(message)
+        if match:
+            task = match.group(2)
+            if message.startswith("Executing task"):
+                self.started[task] = record.created
+            elif "finished with status" in message and task in self.started:
+                self.seconds[task] = record.created - self.started[task]
+        return True
+
+
+def task_outcomes(run_root: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(task, status, output parameters) for every task the local run executed."""
+    results = []
+    for output in sorted(run_root.glob("*/executor_output.json")):
+        data = json.loads(output.read_text())
+        params = {k: v for k, v in data.get("parameterValues", {}).items()}
+        results.append((output.parent.name, "succeeded", params))
+    return results
+
+
+@pipeline_app.command("run")
+def run_pipeline(
+    name: Annotated[str, typer.Argument(help="pipeline name (see `pipeline compile`)")],
+    local: Annotated[bool, typer.Option("--local", help="run with KFP's local runner")] = False,
+    param: Annotated[list[str] | None, typer.Option(help="NAME=VALUE (JSON or text)")] = None,
+    root: Annotated[Path, typer.Option(help="local pipeline root (artifacts)")] = Path(
+        "build/local-runs"
+    ),
+) -> None:
+    """Run a pipeline; prints each task's outcome and the decision."""
+    pipelines = _pipelines()
+    if name not in pipelines:
+        raise fail(f"unknown pipeline {name!r}; have {', '.join(pipelines)}")
+    if not local:
+        raise fail("only --local runs are available from this command today")
+    params = _parse_params(param or [])
+    from kfp import local as kfp_local
+
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    before = set(root.iterdir())
+    kfp_local.init(
+        runner=kfp_local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(root),
+        raise_on_error=True,
+    )
+    timer = _TaskTimer()
+    logging.getLogger().addFilter(timer)
+    start = time.perf_counter()
+    try:
+        pipelines[name](**params)
+    except TypeError as error:
+        raise fail(f"bad parameters for {name}: {error}") from None
+    except RuntimeError as error:
+        raise fail(f"pipeline {name} failed: {error}") from None
+    finally:
+        logging.getLogger().removeFilter(timer)
+    seconds = time.perf_counter() - start
+    runs = sorted(set(root.iterdir()) - before)
+    table = Table(title=f"{name}: local run, {seconds:.1f} s")
+    for column in ("task", "status", "seconds", "outputs"):
+        table.add_column(column)
+    outcomes = task_outcomes(runs[-1]) if runs else []
+    for task, status, outputs in outcomes:
+        took = timer.seconds.get(task)
+        table.add_row(task, status, "" if took is None else f"{took:.1f}", json.dumps(outputs))
+    out.print(table)
+    out.print(f"decision: {decision(outcomes)}", highlight=False)
+
+
+def decision(outcomes: list[tuple[str, str, dict[str, Any]]]) -> str:
+    done = {task: outputs for task, _, outputs in outcomes}
+    if "rollout-ab" in done:
+        return f"A/B rollout started: {done['rollout-ab'].get('Output')}"
+    if "validate-challenger" in done:
+        return "retrained candidate rejected by validation"
+    if "retrain-lstm" in done and not done["retrain-lstm"].get("Output"):
+        return "retraining not due"
+    if "recalibrate-conformal" in done:
+        return f"recalibrated: candidate {done['recalibrate-conformal'].get('Output')}"
+    if "monitor-performance" in done:
+        return f"{done['monitor-performance'].get('Output')} alert(s)"
+    return "no change"

@@ -1,0 +1,86 @@
+"""Compile every pipeline and check what the cluster will run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kfp import compiler
+
+from components import GPU_IMAGE, IMAGE
+from pipelines import pipelines
+
+NO_CACHE = {
+    "collect-predictions",
+    "monitor-performance",
+    "rollout-ab",
+    "recalibrate-conformal",
+    "update-dejavu",
+    "retrain-lstm",
+    "validate-challenger",
+    "register-version",
+}
+
+
+def compiled(name: str, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    path = tmp_path / f"{name}.yaml"
+    compiler.Compiler().compile(pipelines()[name], str(path))
+    docs = list(yaml.safe_load_all(path.read_text()))
+    return docs[0], (docs[1] if len(docs) > 1 else {})
+
+
+def all_tasks(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    tasks = dict(spec["root"]["dag"]["tasks"])
+    for component in spec["components"].values():
+        tasks.update(component.get("dag", {}).get("tasks", {}))
+    return tasks
+
+
+@pytest.mark.parametrize("name", list(pipelines()))
+def test_every_pipeline_compiles_with_our_images_and_placeholder(name: str, tmp_path: Path) -> None:
+    spec, _ = compiled(name, tmp_path)
+    for executor, body in spec["deploymentSpec"]["executors"].items():
+        container = body["container"]
+        expected = GPU_IMAGE if executor == "exec-retrain-lstm" else IMAGE
+        assert container["image"] == expected, executor
+        assert "pip install" not in " ".join(container.get("command", [])), executor
+    assert spec["root"]["inputDefinitions"]["parameters"]["as_of"]["defaultValue"] == (
+        "{{$.pipeline_job_schedule_time_utc}}"
+    )
+    for task_name, task in all_tasks(spec).items():
+        if task_name in NO_CACHE:
+            assert not task.get("cachingOptions", {}).get("enableCache"), task_name
+
+
+def test_continuous_improvement_gates(tmp_path: Path) -> None:
+    spec, _ = compiled("continuous_improvement", tmp_path)
+    tasks = all_tasks(spec)
+    gates = {
+        t["taskInfo"]["name"]: t["triggerPolicy"]["condition"]
+        for t in tasks.values()
+        if "triggerPolicy" in t
+    }
+    assert set(gates) == {"coverage-drifted", "retrained", "validation-passed"}
+    assert "collect-predictions-Output" in gates["coverage-drifted"]
+    assert "retrain-lstm-Output" in gates["retrained"] and "!= ''" in gates["retrained"]
+    assert "validate-challenger-Output" in gates["validation-passed"]
+    # rollout only inside the validation gate, which is inside the retrained gate
+    nested = spec["components"]
+    passed = next(c for c in nested.values() if "rollout-ab" in c.get("dag", {}).get("tasks", {}))
+    assert "register-version" in passed["dag"]["tasks"]
+
+
+@pytest.mark.parametrize("name", ["continuous_improvement", "retraining"])
+def test_retrain_runs_on_a_gpu_node(name: str, tmp_path: Path) -> None:
+    spec, platform = compiled(name, tmp_path)
+    resources = spec["deploymentSpec"]["executors"]["exec-retrain-lstm"]["container"]["resources"]
+    assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    assert resources["accelerator"]["resourceCount"] == "1"
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-retrain-lstm"]
+    assert k8s["nodeSelector"]["labels"] == {"nvidia.com/gpu.present": "true"}
+    assert k8s["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert k8s["activeDeadlineSeconds"] == "7200"
+    retrain = all_tasks(spec)["retrain-lstm"]
+    assert retrain["retryPolicy"]["maxRetryCount"] == 2
