@@ -35,7 +35,12 @@ def resolve_as_of(text: str) -> dt.datetime:
     """ISO time; empty or an unresolved KFP placeholder (local runs) means now."""
     if not text or text.startswith("{{"):
         return dt.datetime.now(dt.UTC)
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"bad as_of {text!r}: expected ISO 8601, e.g. 2015-01-15T09:00:00Z"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
