@@ -41,7 +41,7 @@ def test_collect_predictions_on_an_empty_log(tmp_path: Path) -> None:
 
 
 def test_bad_as_of_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="bad as_of .yesterday.: expected ISO 8601"):
+    with pytest.raises(ValueError, match=r"bad as_of .yesterday.: expected ISO 8601"):
         collect_predictions.python_func(
             database_url=f"sqlite:///{tmp_path / 'log.db'}",
             as_of="yesterday",
