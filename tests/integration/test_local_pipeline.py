@@ -13,6 +13,7 @@ from nba_forecast.cli import app
 from nba_forecast.data.writer import write_games
 from nba_forecast.lifecycle import gitops
 from nba_forecast.lifecycle.registry import Registry
+from nba_forecast.lifecycle.steps import rollout_state
 from nba_forecast.lifecycle.training import with_features
 from nba_forecast.settings import Settings
 from nba_forecast.storage.object_store import open_store
@@ -64,7 +65,10 @@ def test_continuous_improvement_runs_locally_and_starts_an_ab_test(
     ):
         assert task in result.output
     assert "recalibrate-conformal" not in result.output  # coverage had not drifted
-    challenger = registry.resolve("candidate")
+    # the rollout tests the retrained version (update-dejavu may move the candidate alias
+    # too: the tasks are independent), and the routing in Git says so
+    challenger = rollout_state(registry).challenger
+    assert registry.manifest(challenger)["data_window"]["trained_to"] < "2014-03-01"
     routing = gitops.read_routing(tmp_path / "gitops", "production")
     assert routing == {
         "production": v1,
