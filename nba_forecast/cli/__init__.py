@@ -20,7 +20,7 @@ from nba_forecast.cli.lifecycle import (
     update_dejavu_command,
     validate_command,
 )
-from nba_forecast.cli.pipeline import pipeline_app
+from nba_forecast.cli.pipeline import pipeline_app, schedules_app
 from nba_forecast.cli.registry import registry_app
 from nba_forecast.cli.replay import replay
 from nba_forecast.settings import Settings
@@ -34,6 +34,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(registry_app, name="registry")
 app.add_typer(db_app, name="db")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(schedules_app, name="schedules")
 app.command("evaluate")(evaluate)
 app.command("replay")(replay)
 app.command("bootstrap")(bootstrap_command)

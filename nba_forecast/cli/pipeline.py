@@ -154,3 +154,137 @@ def decision(outcomes: list[tuple[str, str, dict[str, Any]]]) -> str:
     if "monitor-performance" in done:
         return f"{done['monitor-performance'].get('Output')} alert(s)"
     return "no change"
+
+
+def _client(host: str) -> Any:
+    import warnings
+
+    import kfp
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "works with KFP >= 2.0.0-beta.2"
+            client = kfp.Client(host=host)
+        client.list_experiments(page_size=1)  # fail here, clearly, if the API is unreachable
+    except Exception as error:  # kfp raises many types: connection, auth, API errors
+        raise fail(f"cannot reach the KFP API at {host}: {str(error).splitlines()[0]}") from None
+    return client
+
+
+@pipeline_app.command("submit")
+def submit_pipeline(
+    name: Annotated[str, typer.Argument(help="pipeline name")],
+    host: Annotated[str, typer.Option(help="KFP API URL, e.g. http://localhost:8080")],
+    param: Annotated[list[str] | None, typer.Option(help="NAME=VALUE (JSON or text)")] = None,
+    experiment: Annotated[str, typer.Option(help="KFP experiment")] = "nba-forecast",
+) -> None:
+    """Compile, upload as a new pipeline version, and start a run on a cluster."""
+    import tempfile
+
+    from kfp import compiler
+
+    pipelines = _pipelines()
+    if name not in pipelines:
+        raise fail(f"unknown pipeline {name!r}; have {', '.join(pipelines)}")
+    params = _parse_params(param or [])
+    client = _client(host)
+    with tempfile.TemporaryDirectory() as tmp:
+        package = str(Path(tmp) / f"{name}.yaml")
+        compiler.Compiler().compile(pipelines[name], package)
+        version_name = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        pipeline_id = client.get_pipeline_id(name)
+        if pipeline_id is None:
+            uploaded = client.upload_pipeline(package, pipeline_name=name)
+            pipeline_id = uploaded.pipeline_id
+        version = client.upload_pipeline_version(
+            package, pipeline_version_name=version_name, pipeline_id=pipeline_id
+        )
+    experiment_id = client.create_experiment(experiment).experiment_id
+    run = client.run_pipeline(
+        experiment_id=experiment_id,
+        job_name=version_name,
+        pipeline_id=pipeline_id,
+        version_id=version.pipeline_version_id,
+        params=params,
+    )
+    out.print(f"submitted {name} ({version_name}): run {run.run_id}", highlight=False)
+
+
+schedules_app = typer.Typer(
+    help="KFP recurring runs, kept in step with manifests/.", no_args_is_help=True
+)
+SCHEDULES_FILE = Path("manifests/base/schedules.yaml")
+
+
+@schedules_app.command("list")
+def list_schedules(
+    file: Annotated[Path, typer.Option("--file")] = SCHEDULES_FILE,
+) -> None:
+    """The declared recurring runs and the KFP names they get."""
+    from nba_forecast.lifecycle.schedules import load_schedules
+
+    try:
+        runs = load_schedules(file)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    table = Table(title=str(file))
+    for column in ("name", "pipeline", "cron (UTC, seconds first)", "KFP name"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(run.name, run.pipeline, run.cron, run.kfp_name)
+    out.print(table)
+
+
+@schedules_app.command("sync")
+def sync_schedules(
+    host: Annotated[str, typer.Option(help="KFP API URL")],
+    file: Annotated[Path, typer.Option("--file")] = SCHEDULES_FILE,
+    dry_run: Annotated[bool, typer.Option(help="print the plan, change nothing")] = False,
+    prune: Annotated[
+        bool, typer.Option(help="also delete managed runs no longer declared")
+    ] = False,
+    experiment: Annotated[str, typer.Option(help="KFP experiment")] = "nba-forecast",
+) -> None:
+    """Create, delete and re-create KFP recurring runs to match the schedules file."""
+    import tempfile
+
+    from kfp import compiler
+
+    from nba_forecast.lifecycle.schedules import load_schedules, plan_sync
+
+    try:
+        declared = load_schedules(file)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    pipelines = _pipelines()
+    unknown = sorted({r.pipeline for r in declared} - set(pipelines))
+    if unknown:
+        raise fail(f"{file}: unknown pipeline(s) {unknown}; have {', '.join(pipelines)}")
+    client = _client(host)
+    experiment_id = client.create_experiment(experiment).experiment_id
+    listed = client.list_recurring_runs(experiment_id=experiment_id, page_size=200)
+    existing = {r.display_name: r.recurring_run_id for r in (listed.recurring_runs or [])}
+    plan = plan_sync(declared, list(existing), prune=prune)
+    for run in plan.create:
+        out.print(f"create {run.kfp_name} ({run.pipeline}, {run.cron})", highlight=False)
+    for name in plan.delete:
+        out.print(f"delete {name}", highlight=False)
+    for name in plan.keep:
+        out.print(f"keep   {name}", highlight=False)
+    if dry_run:
+        return
+    for name in plan.delete:
+        client.delete_recurring_run(existing[name])
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in plan.create:
+            package = str(Path(tmp) / f"{run.pipeline}.yaml")
+            compiler.Compiler().compile(pipelines[run.pipeline], package)
+            client.create_recurring_run(
+                experiment_id=experiment_id,
+                job_name=run.kfp_name,
+                cron_expression=run.cron,
+                max_concurrency=run.max_concurrency,
+                no_catchup=run.no_catchup,
+                pipeline_package_path=package,
+                params=dict(run.parameters),
+            )
