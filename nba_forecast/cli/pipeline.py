@@ -34,14 +34,31 @@ def _pipelines() -> dict[str, Any]:
 def compile_pipelines(
     output: Annotated[Path, typer.Option("--out")] = Path("build/pipelines"),
 ) -> None:
-    """Write every pipeline as KFP IR YAML (build outputs, not committed)."""
+    """Write every pipeline as KFP IR YAML, and as Kubernetes-native Pipeline +
+    PipelineVersion manifests under ``kubernetes/`` (build outputs, not committed)."""
     from kfp import compiler
 
     output.mkdir(parents=True, exist_ok=True)
+    (output / "kubernetes").mkdir(exist_ok=True)
+    from nba_forecast import __version__
+
     for name, pipeline in _pipelines().items():
         path = output / f"{name}.yaml"
         compiler.Compiler().compile(pipeline, str(path))
-        out.print(f"{path}", highlight=False)
+        native = output / "kubernetes" / f"{name}.yaml"
+        resource = name.replace("_", "-")
+        options = compiler.KubernetesManifestOptions(
+            pipeline_name=resource,
+            pipeline_version_name=f"{resource}-{__version__}".replace(".", "-").replace("+", "-"),
+            include_pipeline_manifest=True,
+        )
+        compiler.Compiler().compile(
+            pipeline,
+            str(native),
+            kubernetes_manifest_options=options,
+            kubernetes_manifest_format=True,
+        )
+        out.print(f"{path}, {native}", highlight=False)
 
 
 def _parse_params(values: list[str]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from nba_forecast.cli import app
@@ -89,6 +90,11 @@ def test_pipeline_compile_writes_every_pipeline(tmp_path: Path) -> None:
         "monitor",
         "recalibration",
         "retraining",
+    ]
+    native = list(yaml.safe_load_all((tmp_path / "kubernetes" / "retraining.yaml").read_text()))
+    assert [(d["kind"], d["metadata"]["name"]) for d in native] == [
+        ("Pipeline", "retraining"),
+        ("PipelineVersion", "retraining-0-1-0"),
     ]
 
 
