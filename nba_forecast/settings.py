@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: SQLite file under home
     registry_url: str | None = None  # default: file:// directory under home
     s3_endpoint_url: str | None = None  # MinIO or another S3-compatible server
+    # the A/B routing the rollout step writes (the model-routing ConfigMap, mounted)
+    routing_file: Path | None = None
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home.expanduser() / 'predictions.db'}"

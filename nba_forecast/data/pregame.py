@@ -75,3 +75,22 @@ def pregame_features(
         },
         index=games.index,
     )
+
+
+def latest_team_strength(
+    games: pd.DataFrame, halflife_games: float = DEFAULT_HALFLIFE_GAMES
+) -> dict[str, float]:
+    """Each team's strength after all of ``games`` (for forecasting its next game), by the
+    abbreviations of the newest season and the franchise names."""
+    final = (games["final_home"] - games["final_away"]).astype("Float64")
+    margin = final.fillna(2 * games["m_24"].astype("Float64")).astype(float).to_numpy()
+    long = _team_games(games)
+    long["margin"] = long["side"] * margin[long["game"].to_numpy()]
+    strength = long.groupby("team")["margin"].agg(
+        lambda s: s.ewm(halflife=halflife_games, ignore_na=True).mean().iloc[-1]
+    )
+    table = {str(team): float(value) for team, value in strength.items() if team != "?"}
+    for old, new in FRANCHISE.items():
+        if new in table:
+            table.setdefault(old, table[new])
+    return table

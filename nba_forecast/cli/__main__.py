@@ -1,0 +1,3 @@
+from nba_forecast.cli import main
+
+main()

@@ -1,0 +1,57 @@
+"""``nba-forecast serve``: the HTTP API on the registry's production version."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from nba_forecast.cli.console import fail, out
+from nba_forecast.settings import Settings
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    bootstrap: Annotated[
+        bool,
+        typer.Option(
+            "--bootstrap", help="train and register version 1 first if the registry is empty"
+        ),
+    ] = False,
+) -> None:
+    """Serve forecasts, the live game feed, /healthz, /readyz and /metrics."""
+    import uvicorn
+
+    from nba_forecast.cli.lifecycle import _log, _registry, bootstrap_command
+    from nba_forecast.data.pregame import latest_team_strength
+    from nba_forecast.data.shipped import load_shipped_games
+    from nba_forecast.serving.app import create_app
+    from nba_forecast.serving.engine import ForecastEngine
+    from nba_forecast.storage.spool import SpoolingPredictionLog
+
+    settings = Settings()
+    registry = _registry()
+    if "production" not in registry.aliases():
+        if not bootstrap:
+            raise fail(
+                "no production version in the registry: run `nba-forecast bootstrap` "
+                "(trains on the shipped games and registers version 1), or "
+                "`nba-forecast serve --bootstrap`"
+            )
+        bootstrap_command(through_season=None, data=None)
+    home = settings.home.expanduser()
+    engine = ForecastEngine(
+        registry,
+        SpoolingPredictionLog(_log(), settings.spool_path()),
+        cache_dir=home / "model-cache",
+        routing_file=settings.routing_file,
+        team_strength=latest_team_strength(load_shipped_games()),
+    )
+    engine.reload(force=True)
+    out.print(
+        f"serving production {engine.routing.production if engine.routing else '?'} "
+        f"on http://{host}:{port}",
+        highlight=False,
+    )
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="info")

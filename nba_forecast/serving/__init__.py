@@ -1,0 +1,1 @@
+"""Serving: HTTP API, live game feed, A/B routing, fallbacks, metrics."""
