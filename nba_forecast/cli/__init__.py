@@ -23,7 +23,7 @@ from nba_forecast.cli.lifecycle import (
 from nba_forecast.cli.pipeline import pipeline_app, schedules_app
 from nba_forecast.cli.registry import registry_app
 from nba_forecast.cli.replay import replay
-from nba_forecast.cli.serve import serve
+from nba_forecast.cli.serve import feed, serve
 from nba_forecast.settings import Settings
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ app.add_typer(schedules_app, name="schedules")
 app.command("evaluate")(evaluate)
 app.command("replay")(replay)
 app.command("serve")(serve)
+app.command("feed")(feed)
 app.command("bootstrap")(bootstrap_command)
 app.command("collect")(collect_command)
 app.command("recalibrate")(recalibrate_command)

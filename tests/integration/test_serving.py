@@ -277,6 +277,16 @@ def test_real_server_over_http(tmp_path: Path) -> None:
         response = httpx.post(f"{url}/v1/predict", json={"game_id": "live-1", "margins": MARGINS})
         assert response.status_code == 200 and response.json()["arm"] == "A"
         assert "nba_halftime_predictions_total" in httpx.get(f"{url}/metrics").text
+        # the feed adapter replays a real game against the running server
+        from typer.testing import CliRunner
+
+        from nba_forecast.cli import app
+
+        replayed = CliRunner().invoke(app, ["feed", GAME, "--url", url])
+        assert replayed.exit_code == 0, replayed.output
+        assert "forecast at 6:00 Q2" in replayed.output and "halftime margin" in replayed.output
+        missing = CliRunner().invoke(app, ["feed", "0000000000", "--url", url])
+        assert missing.exit_code == 2 and "no scoring events" in missing.output
     finally:
         process.terminate()
         process.wait(timeout=30)
