@@ -75,6 +75,16 @@ def test_secrets_are_referenced_never_inlined_and_images_are_ours(env: str) -> N
     for variable in container["env"]:
         assert "value" not in variable and "secretKeyRef" in variable["valueFrom"]
     assert job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
+    server = next(doc for doc in docs if doc["kind"] == "Deployment")
+    pod = server["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == IMAGE and pod["securityContext"]["runAsNonRoot"]
+    assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["volumes"][0]["configMap"]["name"] == "nba-forecast-model-routing"
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["NBA_FORECAST_ROUTING_FILE"]["value"].endswith("routing.json")
+    assert all(
+        "secretKeyRef" in e["valueFrom"] for n, e in env.items() if n != "NBA_FORECAST_ROUTING_FILE"
+    )
 
 
 def test_schedules_and_routing_reach_the_cluster(tmp_path: Path) -> None:
