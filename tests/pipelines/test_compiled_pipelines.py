@@ -31,10 +31,11 @@ def compiled(name: str, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]
     return docs[0], (docs[1] if len(docs) > 1 else {})
 
 
-def all_tasks(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    tasks = dict(spec["root"]["dag"]["tasks"])
+def all_tasks(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every task of the pipeline and its sub-DAGs (names repeat across DAGs)."""
+    tasks = list(spec["root"]["dag"]["tasks"].items())
     for component in spec["components"].values():
-        tasks.update(component.get("dag", {}).get("tasks", {}))
+        tasks.extend(component.get("dag", {}).get("tasks", {}).items())
     return tasks
 
 
@@ -49,7 +50,7 @@ def test_every_pipeline_compiles_with_our_images_and_placeholder(name: str, tmp_
     assert spec["root"]["inputDefinitions"]["parameters"]["as_of"]["defaultValue"] == (
         "{{$.pipeline_job_schedule_time_utc}}"
     )
-    for task_name, task in all_tasks(spec).items():
+    for task_name, task in all_tasks(spec):
         if task_name in NO_CACHE:
             assert not task.get("cachingOptions", {}).get("enableCache"), task_name
 
@@ -59,7 +60,7 @@ def test_continuous_improvement_gates(tmp_path: Path) -> None:
     tasks = all_tasks(spec)
     gates = {
         t["taskInfo"]["name"]: t["triggerPolicy"]["condition"]
-        for t in tasks.values()
+        for _, t in tasks
         if "triggerPolicy" in t
     }
     assert set(gates) == {"coverage-drifted", "retrained", "validation-passed"}
@@ -82,5 +83,5 @@ def test_retrain_runs_on_a_gpu_node(name: str, tmp_path: Path) -> None:
     assert k8s["nodeSelector"]["labels"] == {"nvidia.com/gpu.present": "true"}
     assert k8s["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert k8s["activeDeadlineSeconds"] == "7200"
-    retrain = all_tasks(spec)["retrain-lstm"]
+    retrain = dict(all_tasks(spec))["retrain-lstm"]
     assert retrain["retryPolicy"]["maxRetryCount"] == 2
