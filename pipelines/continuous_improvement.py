@@ -1,12 +1,12 @@
 """collect -> drift? recalibrate; update Dejavu; retrain (GPU) -> validate -> passed?
-register -> A/B rollout. Empty URLs mean the embedded defaults of the step's settings."""
+register -> A/B rollout: the three scheduled stages in one run. Empty URLs mean the
+embedded defaults of the step's settings.
+
+No ``from __future__ import annotations`` here: KFP reads the annotations at runtime."""
 
 from kfp import dsl
 
-from components.collect_predictions import collect_predictions
-from components.recalibrate_conformal import recalibrate_conformal
-from components.update_dejavu import update_dejavu
-from pipelines.stages import retrain_validate_roll_out
+from pipelines.scheduled import dejavu_update, recalibration, retraining
 
 
 @dsl.pipeline(
@@ -24,19 +24,11 @@ def continuous_improvement(
     force_retrain: bool = False,
     first_share: float = 0.1,
 ) -> None:
-    collected = collect_predictions(database_url=database_url, as_of=as_of, window_days=window_days)
-    collected.set_caching_options(False)  # new outcomes arrive between runs
-    with dsl.If(collected.outputs["Output"] == True, name="coverage-drifted"):  # noqa: E712
-        recalibrate_conformal(
-            database_url=database_url,
-            registry_url=registry_url,
-            as_of=as_of,
-            window_days=window_days,
-        ).set_caching_options(False)
-    update_dejavu(registry_url=registry_url, games_uri=games_uri, as_of=as_of).set_caching_options(
-        False
+    recalibration(
+        database_url=database_url, registry_url=registry_url, as_of=as_of, window_days=window_days
     )
-    retrain_validate_roll_out(
+    dejavu_update(registry_url=registry_url, games_uri=games_uri, as_of=as_of)
+    retraining(
         registry_url=registry_url,
         games_uri=games_uri,
         gitops_repo=gitops_repo,

@@ -6,8 +6,12 @@ from kfp import dsl
 from components.collect_predictions import collect_predictions
 from components.monitor_performance import monitor_performance
 from components.recalibrate_conformal import recalibrate_conformal
+from components.register_version import register_version
+from components.retrain_lstm import retrain_lstm
+from components.rollout_ab import rollout_ab
 from components.update_dejavu import update_dejavu
-from pipelines.stages import retrain_validate_roll_out
+from components.validate_challenger import validate_challenger
+from pipelines.gpu import on_gpu_node
 
 AS_OF = dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER
 
@@ -51,12 +55,30 @@ def retraining(
     force: bool = False,
     first_share: float = 0.1,
 ) -> None:
-    retrain_validate_roll_out(
-        registry_url=registry_url,
-        games_uri=games_uri,
-        gitops_repo=gitops_repo,
-        environment=environment,
-        as_of=as_of,
-        force=force,
-        first_share=first_share,
+    retrained = on_gpu_node(
+        retrain_lstm(registry_url=registry_url, games_uri=games_uri, as_of=as_of, force=force)
     )
+    retrained.set_caching_options(False)
+    with dsl.If(retrained.outputs["Output"] != "", name="retrained"):
+        validated = validate_challenger(
+            registry_url=registry_url,
+            games_uri=games_uri,
+            candidate=retrained.outputs["Output"],
+            as_of=as_of,
+        )
+        validated.set_caching_options(False)
+        with dsl.If(validated.outputs["Output"] == True, name="validation-passed"):  # noqa: E712
+            registered = register_version(
+                registry_url=registry_url,
+                candidate=retrained.outputs["Output"],
+                report=validated.outputs["report"],
+            )
+            registered.set_caching_options(False)
+            rollout_ab(
+                registry_url=registry_url,
+                candidate=registered.output,
+                gitops_repo=gitops_repo,
+                environment=environment,
+                share=first_share,
+                report=validated.outputs["report"],
+            ).set_caching_options(False)
