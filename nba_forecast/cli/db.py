@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,13 +25,9 @@ def db_upgrade(
     ] = None,
 ) -> None:
     """Create or migrate the prediction log's tables to the latest revision (Alembic)."""
-    settings = Settings()
-    target = url or settings.resolved_database_url()
-    if target.startswith("sqlite:///"):
-        Path(target.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    target = url or Settings().resolved_database_url()
     try:
-        log = PredictionLog(target).migrate()
-        counts = log.counts()
+        counts = PredictionLog.open(target).counts()
     except (SQLAlchemyError, ValueError) as error:
         raise fail(f"cannot migrate {target}: {str(error).splitlines()[0]}") from None
     out.print(

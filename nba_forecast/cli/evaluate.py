@@ -11,10 +11,7 @@ from rich.table import Table
 
 from nba_forecast.cli.console import err, fail, out, report_problems
 from nba_forecast.data.errors import DataError
-from nba_forecast.data.loaders import load_margins
-from nba_forecast.data.shipped import load_shipped_games
-from nba_forecast.evaluation.backtest import run_backtest
-from nba_forecast.evaluation.report import write_report
+from nba_forecast.data.shipped import shipped_plus
 
 
 def _parse_seasons(text: str) -> list[int]:
@@ -33,18 +30,15 @@ def _parse_seasons(text: str) -> list[int]:
 def _games_with(data: Path | None) -> pd.DataFrame:
     """The shipped games plus those of ``data`` (our margins format); the file wins on a
     shared game id."""
-    games = load_shipped_games()
-    if data is None:
-        return games
     try:
-        extra = load_margins(data, on_error="skip")
+        games, extra = shipped_plus(data)
     except DataError as error:
         raise fail(str(error)) from None
-    report_problems(extra)
-    if extra.games.empty:
-        raise fail(f"{data}: no valid games")
-    kept = games[~games["game_id"].isin(extra.games["game_id"])]
-    return pd.concat([kept, extra.games], ignore_index=True)
+    if extra is not None:
+        report_problems(extra)
+        if extra.games.empty:
+            raise fail(f"{data}: no valid games")
+    return games
 
 
 def evaluate(
@@ -66,6 +60,10 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="random seed (LSTM)")] = 0,
 ) -> None:
     """Train every model on earlier seasons and compare them on the test seasons."""
+    # torch and matplotlib load only for the commands that need them: `--help` stays fast
+    from nba_forecast.evaluation.backtest import run_backtest
+    from nba_forecast.evaluation.report import write_report
+
     seasons = _parse_seasons(test_seasons)
     games = _games_with(data)
     with err.status("evaluating") as status:

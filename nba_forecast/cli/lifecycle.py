@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import pandas as pd
@@ -21,26 +22,21 @@ from nba_forecast.lifecycle.collect import collect
 from nba_forecast.lifecycle.monitor import monitor
 from nba_forecast.lifecycle.recalibrate import run_recalibration
 from nba_forecast.lifecycle.registry import Registry, RegistryError
-from nba_forecast.lifecycle.steps import (
-    decide_rollout,
-    holdout_games,
-    retrain_step,
-    rollout_state,
-    start_rollout,
-    update_dejavu_step,
-    validate_step,
-)
-from nba_forecast.lifecycle.training import (
-    train_ensemble,
-)
 from nba_forecast.settings import Settings
-from nba_forecast.storage.object_store import open_store
 from nba_forecast.storage.prediction_log import PredictionLog
 
 AsOf = Annotated[
     str | None,
     typer.Option("--as-of", help="the step's time, ISO 8601 (UTC if no zone); default now"),
 ]
+
+
+def _steps() -> ModuleType:
+    """The step functions, imported when a command runs: they load torch, which `--help`
+    and the light commands should not wait for."""
+    from nba_forecast.lifecycle import steps
+
+    return steps
 
 
 def parse_as_of(text: str | None) -> dt.datetime:
@@ -54,18 +50,15 @@ def parse_as_of(text: str | None) -> dt.datetime:
 
 
 def _log() -> PredictionLog:
-    settings = Settings()
-    url = settings.resolved_database_url()
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return PredictionLog(url).migrate()
+        return PredictionLog.open()
     except (SQLAlchemyError, ValueError) as error:
+        url = Settings().resolved_database_url()
         raise fail(f"prediction log {url}: {str(error).splitlines()[0]}") from None
 
 
 def _registry() -> Registry:
-    return Registry(open_store(Settings().resolved_registry_url()))
+    return Registry.open()
 
 
 def _metrics_table(frame: pd.DataFrame, title: str) -> Table:
@@ -155,7 +148,7 @@ def validate_command(
         chosen = games.assign(_evaluate=games["season"].astype(int) == season)
         chosen = chosen[chosen["season"].astype(int) <= season]
     else:
-        chosen = holdout_games(games, parse_as_of(as_of))
+        chosen = _steps().holdout_games(games, parse_as_of(as_of))
     if not chosen["_evaluate"].any():
         raise fail(
             f"no games to validate on (season {season})"
@@ -163,7 +156,7 @@ def validate_command(
             else "no games in the 45 days before --as-of"
         )
     try:
-        report = validate_step(_registry(), champion, candidate, chosen)
+        report = _steps().validate_step(_registry(), champion, candidate, chosen)
     except (RegistryError, ValueError) as error:
         raise fail(str(error)) from None
     _, markdown = report.write(report_dir)
@@ -200,7 +193,7 @@ def update_dejavu_command(
     except DataError as error:
         raise fail(str(error)) from None
     try:
-        result = update_dejavu_step(
+        result = _steps().update_dejavu_step(
             _registry(), finished, _games_with(games_file), parse_as_of(as_of)
         )
     except (RegistryError, ValueError) as error:
@@ -216,7 +209,9 @@ def retrain_command(
     """Retrain every component (when due) on the games before --as-of minus a 45-day
     holdout that validate then uses -> candidate."""
     try:
-        result = retrain_step(_registry(), _games_with(data), parse_as_of(as_of), force=force)
+        result = _steps().retrain_step(
+            _registry(), _games_with(data), parse_as_of(as_of), force=force
+        )
     except (RegistryError, ValueError) as error:
         raise fail(str(error)) from None
     out.print(f"{result.detail}; candidate {result.candidate or 'none'}", highlight=False)
@@ -245,13 +240,15 @@ def rollout_command(
         raise fail(f"cannot read --report: {error}") from None
     try:
         if action == "start":
-            state = start_rollout(
+            state = _steps().start_rollout(
                 registry, candidate, gitops_repo, env=env, share=share, report=report_text
             )
         elif action == "decide":
-            state = decide_rollout(registry, _log(), parse_as_of(as_of), gitops_repo, env=env)
+            state = _steps().decide_rollout(
+                registry, _log(), parse_as_of(as_of), gitops_repo, env=env
+            )
         elif action == "status":
-            found = rollout_state(registry)
+            found = _steps().rollout_state(registry)
             if found is None:
                 out.print("no rollout", highlight=False)
                 return
@@ -285,7 +282,7 @@ def bootstrap_command(
                 f"production already exists ({registry.resolve('production')}); "
                 "bootstrap only starts an empty registry"
             )
-        model, window = train_ensemble(games)
+        model, window = _steps().train_ensemble(games)
         with tempfile.TemporaryDirectory() as tmp:
             manifest = registry.register(
                 model.save(Path(tmp) / "v1"),

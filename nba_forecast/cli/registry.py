@@ -11,8 +11,6 @@ from rich.table import Table
 
 from nba_forecast.cli.console import fail, out
 from nba_forecast.lifecycle.registry import Registry, RegistryError
-from nba_forecast.settings import Settings
-from nba_forecast.storage.object_store import open_store
 
 registry_app = typer.Typer(
     help="Model registry: versions, aliases, promotion log.", no_args_is_help=True
@@ -30,7 +28,7 @@ StoreOption = Annotated[
 
 def _registry(store: str | None) -> Registry:
     try:
-        return Registry(open_store(store or Settings().resolved_registry_url()))
+        return Registry.open(store)
     except ValueError as error:
         raise fail(str(error)) from None
 

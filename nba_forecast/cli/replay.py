@@ -12,10 +12,6 @@ from rich.table import Table
 
 from nba_forecast.cli.console import err, fail, out
 from nba_forecast.cli.evaluate import _games_with
-from nba_forecast.data.simulate import midseason_shift
-from nba_forecast.lifecycle.replay import ReplayResult, monthly_table, run_replay
-from nba_forecast.lifecycle.replay_report import write_replay_report
-from nba_forecast.lifecycle.training import train_ensemble
 
 DRIFT_SEASON = 2008  # the last season of the simulated drift scenario
 
@@ -35,6 +31,11 @@ def replay(
     ),
 ) -> None:
     """Replay a season as production traffic, frozen vs continuous; print and write a report."""
+    from nba_forecast.data.simulate import midseason_shift
+    from nba_forecast.lifecycle.replay import ReplayResult, monthly_table, run_replay
+    from nba_forecast.lifecycle.replay_report import write_replay_report
+    from nba_forecast.lifecycle.training import train_ensemble
+
     if drift:
         games, season, title = midseason_shift(), DRIFT_SEASON, "Replay: simulated mid-season drift"
     else:

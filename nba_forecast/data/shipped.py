@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from nba_forecast.data.errors import LoadResult
 from nba_forecast.data.loaders.margins import load_margins
 
 MARGINS_FILE = "nba_margins.csv.gz"
@@ -54,12 +55,12 @@ def load_dropped_games() -> pd.DataFrame:
     return pd.read_csv(shipped_path(DROPPED_FILE), dtype={"game_id": str})
 
 
-def shipped_plus(path: Path | None) -> pd.DataFrame:
-    """The shipped games plus those of a margins file (the file wins on a shared game id).
-    Bad games in the file are skipped (the caller may report ``load_margins``'s problems)."""
+def shipped_plus(path: Path | None) -> tuple[pd.DataFrame, LoadResult | None]:
+    """The shipped games plus those of a margins file (the file wins on a shared game id),
+    and the file's load result: bad games there are skipped, listed in its ``problems``."""
     games = load_shipped_games()
     if path is None:
-        return games
-    extra = load_margins(path, on_error="skip").games
-    kept = games[~games["game_id"].isin(extra["game_id"])]
-    return pd.concat([kept, extra], ignore_index=True)
+        return games, None
+    extra = load_margins(path, on_error="skip")
+    kept = games[~games["game_id"].isin(extra.games["game_id"])]
+    return pd.concat([kept, extra.games], ignore_index=True), extra

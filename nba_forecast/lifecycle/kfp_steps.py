@@ -23,7 +23,6 @@ from nba_forecast.lifecycle.steps import (
     validate_step,
 )
 from nba_forecast.settings import Settings
-from nba_forecast.storage.object_store import open_store
 from nba_forecast.storage.prediction_log import PredictionLog
 
 
@@ -44,16 +43,8 @@ def resolve_as_of(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _log(url: str) -> PredictionLog:
-    return PredictionLog(url or Settings().resolved_database_url()).migrate()
-
-
-def _registry(url: str) -> Registry:
-    return Registry(open_store(url or Settings().resolved_registry_url()))
-
-
 def _games(uri: str) -> Any:
-    return shipped_plus(Path(uri) if uri else None)
+    return shipped_plus(Path(uri) if uri else None)[0]
 
 
 def _log_metrics(sink: MetricsSink, values: dict[str, Any]) -> None:
@@ -65,7 +56,9 @@ def _log_metrics(sink: MetricsSink, values: dict[str, Any]) -> None:
 def collect_step(
     database_url: str, as_of: str, window_days: float, rows_path: str, metrics: MetricsSink
 ) -> bool:
-    result = collect(_log(database_url), resolve_as_of(as_of), window_days=window_days)
+    result = collect(
+        PredictionLog.open(database_url or None), resolve_as_of(as_of), window_days=window_days
+    )
     result.joined.to_parquet(rows_path, index=False)
     _log_metrics(
         metrics,
@@ -83,8 +76,8 @@ def recalibrate_step(
     database_url: str, registry_url: str, as_of: str, window_days: float, metrics: MetricsSink
 ) -> str:
     result = run_recalibration(
-        _log(database_url),
-        _registry(registry_url),
+        PredictionLog.open(database_url or None),
+        Registry.open(registry_url or None),
         resolve_as_of(as_of),
         window_days=window_days,
         force=True,
@@ -100,7 +93,7 @@ def update_dejavu_kfp(registry_url: str, games_uri: str, as_of: str, metrics: Me
         return ""
     finished = load_margins(Path(games_uri), on_error="skip").games
     result = update_dejavu_step(
-        _registry(registry_url), finished, _games(games_uri), resolve_as_of(as_of)
+        Registry.open(registry_url or None), finished, _games(games_uri), resolve_as_of(as_of)
     )
     _log_metrics(metrics, {"games_offered": len(finished)})
     return result.candidate or ""
@@ -110,7 +103,7 @@ def retrain_kfp(
     registry_url: str, games_uri: str, as_of: str, force: bool, metrics: MetricsSink
 ) -> str:
     result = retrain_step(
-        _registry(registry_url), _games(games_uri), resolve_as_of(as_of), force=force
+        Registry.open(registry_url or None), _games(games_uri), resolve_as_of(as_of), force=force
     )
     _log_metrics(metrics, {"retrained": float(result.candidate is not None)})
     return result.candidate or ""
@@ -125,7 +118,7 @@ def validate_kfp(
     metrics: MetricsSink,
 ) -> bool:
     games = holdout_games(_games(games_uri), resolve_as_of(as_of))
-    report = validate_step(_registry(registry_url), "production", candidate, games)
+    report = validate_step(Registry.open(registry_url or None), "production", candidate, games)
     Path(report_path).write_text(report.to_markdown())
     _log_metrics(
         metrics,
@@ -143,7 +136,7 @@ def validate_kfp(
 
 
 def register_kfp(registry_url: str, candidate: str, report_path: str) -> str:
-    registry = _registry(registry_url)
+    registry = Registry.open(registry_url or None)
     version = registry.resolve(candidate)
     if registry.aliases().get("candidate") != version:
         registry.promote("candidate", version, reason="validated", report=report_path)
@@ -161,7 +154,12 @@ def rollout_kfp(
     repo = Path(gitops_repo) if gitops_repo else Settings().home.expanduser() / "gitops"
     report = Path(report_path).read_text() if Path(report_path).exists() else ""
     state = start_rollout(
-        _registry(registry_url), candidate, repo, env=environment, share=share, report=report
+        Registry.open(registry_url or None),
+        candidate,
+        repo,
+        env=environment,
+        share=share,
+        report=report,
     )
     return json.dumps(
         {"champion": state.champion, "challenger": state.challenger, "share": state.share_b}
@@ -171,7 +169,9 @@ def rollout_kfp(
 def monitor_kfp(
     database_url: str, as_of: str, window_days: float, prometheus_path: str, metrics: MetricsSink
 ) -> int:
-    report = monitor(_log(database_url), resolve_as_of(as_of), window_days=window_days)
+    report = monitor(
+        PredictionLog.open(database_url or None), resolve_as_of(as_of), window_days=window_days
+    )
     Path(prometheus_path).write_text(report.prometheus())
     _log_metrics(metrics, {"alerts": len(report.alerts), "unlabelled": report.unlabelled})
     return len(report.alerts)

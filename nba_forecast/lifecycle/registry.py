@@ -90,6 +90,15 @@ class Registry:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
 
+    @classmethod
+    def open(cls, url: str | None = None) -> Registry:
+        """The registry at ``url``, else ``NBA_FORECAST_REGISTRY_URL`` (default: a directory
+        under ``NBA_FORECAST_HOME``)."""
+        from nba_forecast.settings import Settings
+        from nba_forecast.storage.object_store import open_store
+
+        return cls(open_store(url or Settings().resolved_registry_url()))
+
     # -- versions ------------------------------------------------------------------------
     def register(
         self,

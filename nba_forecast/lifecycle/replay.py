@@ -158,10 +158,10 @@ def _play_day(
     production = server.registry.resolve("production")
     rollout = server.rollout if server.rollout and server.rollout.decision is None else None
     champion = server.model(production)
-    served = champion.predict_details(X, n_analogs=1)
+    served = champion.predict_details(X, n_analogs=0)
     challenger = None
     if rollout is not None:
-        challenger = server.model(rollout.challenger).predict_details(X, n_analogs=1)
+        challenger = server.model(rollout.challenger).predict_details(X, n_analogs=0)
     at = _day_time(day)
     predictions, outcomes, rows = [], [], []
     for i, game_id in enumerate(day_games["game_id"].astype(str)):

@@ -102,8 +102,8 @@ def validate(
     y_ = check_target(y, len(X_))
     if len(y_) < config.min_games:
         raise ValueError(f"validation needs at least {config.min_games} games, got {len(y_)}")
-    champ = champion.predict_details(X_, n_analogs=1)
-    cand = candidate.predict_details(X_, n_analogs=1)
+    champ = champion.predict_details(X_, n_analogs=0)
+    cand = candidate.predict_details(X_, n_analogs=0)
     persistence = X_[:, N_INPUT_MINUTES - 1]
     persistence_width = champ.upper - champ.forecast  # show persistence with the champion's width
     metrics = {

@@ -148,13 +148,15 @@ class HalftimeEnsemble:
         return self._point(X)
 
     def predict_details(self, X: ArrayLike, n_analogs: int = 5) -> EnsemblePrediction:
-        """Forecast, 95% interval, each component's forecast and Dejavu's closest games."""
+        """Forecast, 95% interval, each component's forecast and Dejavu's closest games
+        (``n_analogs`` of them; 0 for none)."""
         self._require("conformal_", "conformalize")
         parts = self.component_forecasts(X)
         forecast = self._combine(parts)
         lower, upper = self.conformal_.interval(forecast)
         dejavu = next((m for m in self.components.values() if isinstance(m, Dejavu)), None)
-        analogs = dejavu.analogs(X, n_analogs) if dejavu is not None else None
+        # n_analogs=0 skips the second nearest-neighbour search when nobody reads them
+        analogs = dejavu.analogs(X, n_analogs) if dejavu is not None and n_analogs > 0 else None
         return EnsemblePrediction(forecast, lower, upper, parts, analogs)
 
     def _combine(self, parts: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:

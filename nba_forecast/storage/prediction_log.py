@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -147,6 +148,17 @@ class PredictionLog:
             # psycopg 3's pipelined executemany beats multi-VALUES batches here (2.5x)
             engine_options.setdefault("use_insertmanyvalues", False)
         self.engine: Engine = create_engine(url, pool_pre_ping=True, **engine_options)
+
+    @classmethod
+    def open(cls, url: str | None = None) -> PredictionLog:
+        """The configured prediction log (``NBA_FORECAST_DATABASE_URL``, else a SQLite file
+        under ``NBA_FORECAST_HOME``), migrated to the latest revision."""
+        from nba_forecast.settings import Settings
+
+        target = url or Settings().resolved_database_url()
+        if target.startswith("sqlite:///"):
+            Path(target.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return cls(target).migrate()
 
     def migrate(self) -> PredictionLog:
         """Create or upgrade the tables (Alembic, to the latest revision)."""

@@ -18,7 +18,6 @@ from nba_forecast.lifecycle.training import with_features
 from nba_forecast.models.ensemble import HalftimeEnsemble
 from nba_forecast.models.inputs import design_matrix
 from nba_forecast.settings import Settings
-from nba_forecast.storage.object_store import open_store
 from nba_forecast.storage.prediction_log import OutcomeRecord, PredictionLog, PredictionRecord
 
 runner = CliRunner()
@@ -32,7 +31,7 @@ def serve(home: Path, games: pd.DataFrame, versions: dict[str, str]) -> None:
     """Log forecasts like the server: production serves (arm A), others score in shadow."""
     settings = Settings()
     log = PredictionLog(settings.resolved_database_url()).migrate()
-    registry = Registry(open_store(settings.resolved_registry_url()))
+    registry = Registry.open()
     X, y = design_matrix(games)
     dates = pd.to_datetime(games["game_date"]).dt.tz_localize("UTC") + pd.Timedelta(hours=19)
     records, outcomes = [], []
@@ -71,7 +70,7 @@ def test_lifecycle_steps_by_hand(
     assert run("bootstrap", "--through-season", "2012").exit_code == 0
     again = run("bootstrap")
     assert again.exit_code == 2 and "already exists" in again.output
-    registry = Registry(open_store(Settings().resolved_registry_url()))
+    registry = Registry.open()
     v1 = registry.resolve("production")
     season = with_features(shipped_games)
     season = season[season["season"] == 2013].head(400)

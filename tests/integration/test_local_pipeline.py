@@ -16,8 +16,6 @@ from nba_forecast.lifecycle import gitops
 from nba_forecast.lifecycle.registry import Registry
 from nba_forecast.lifecycle.steps import rollout_state
 from nba_forecast.lifecycle.training import with_features
-from nba_forecast.settings import Settings
-from nba_forecast.storage.object_store import open_store
 from tests.e2e.test_lifecycle_cli import serve
 
 runner = CliRunner()
@@ -29,7 +27,7 @@ def test_continuous_improvement_runs_locally_and_starts_an_ab_test(
 ) -> None:
     monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
     assert runner.invoke(app, ["bootstrap", "--through-season", "2012"]).exit_code == 0
-    registry = Registry(open_store(Settings().resolved_registry_url()))
+    registry = Registry.open()
     v1 = registry.resolve("production")
     served = with_features(shipped_games)
     served = served[(served["season"] == 2013) & (served["game_date"] < "2014-03-01")]

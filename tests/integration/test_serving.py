@@ -241,6 +241,7 @@ def test_serve_without_a_production_version_says_how_to_make_one(
 @pytest.mark.slow
 def test_real_server_over_http(tmp_path: Path) -> None:
     """`nba-forecast serve --bootstrap` as a process, on a free loopback port."""
+    import contextlib
     import os
     import socket
     import subprocess
@@ -266,11 +267,9 @@ def test_real_server_over_http(tmp_path: Path) -> None:
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(240):
-            try:
+            with contextlib.suppress(httpx.TransportError):  # not listening yet
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                     break
-            except httpx.TransportError:
-                pass
             time.sleep(0.5)
         else:
             pytest.fail("the server did not become ready")

@@ -109,10 +109,9 @@ class TcpProxy:
     @staticmethod
     def _pipe(source: socket.socket, sink: socket.socket) -> None:
         try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
+            with contextlib.suppress(OSError):  # the peer went away: stop piping
+                while data := source.recv(65536):
+                    sink.sendall(data)
         finally:
             for s in (source, sink):
                 with contextlib.suppress(OSError):

@@ -90,3 +90,12 @@ def test_margins_round_trip(suffix: str, shipped_games: pd.DataFrame, tmp_path) 
     path = write_games(sample, tmp_path / f"games{suffix}")
     loaded = load_margins(path).games
     pd.testing.assert_frame_equal(loaded, sample)
+
+
+def test_dropped_list_agrees_with_our_loader() -> None:
+    from nba_forecast.data.shipped import load_dropped_games
+
+    dropped = load_dropped_games().set_index("game_id")
+    assert len(dropped) == 36
+    for game_id, code in BROKEN_PBP.items():
+        assert dropped.loc[game_id, "reason"] == code  # the source pipeline's reason, too
