@@ -267,7 +267,9 @@ def _run_step(
     production = registry.resolve("production")
     busy = server.rollout is not None and server.rollout.decision is None
     if step == "recalibrate":
-        # what users were served since the last recalibration (at most 30 days back)
+        # what users were served since the last recalibration (at most 30 days back); not
+        # only the current version's rows as in run_recalibration: right after a promotion
+        # the new version has too few games of its own for the drift test
         start = max(
             now - dt.timedelta(days=30), server.recalibrated_at or now - dt.timedelta(days=30)
         )
