@@ -36,7 +36,7 @@ def main() -> None:
         model = LSTMForecaster(
             max_epochs=args.epochs, patience=args.epochs + 1, batch_size=args.batch_size
         )
-        return model.fit(X[:n_train], y[:n_train], X[n_train:], y[n_train:])
+        return model.fit(X[:n_train], y[:n_train], X_val=X[n_train:], y_val=y[n_train:])
 
     def bare() -> None:
         torch.manual_seed(0)

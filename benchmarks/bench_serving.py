@@ -19,12 +19,12 @@ from rich.table import Table
 
 from nba_forecast.data.pregame import latest_team_strength
 from nba_forecast.data.shipped import load_shipped_games
-from nba_forecast.lifecycle.registry import Registry
 from nba_forecast.lifecycle.training import train_ensemble
 from nba_forecast.serving.app import create_app
 from nba_forecast.serving.engine import ForecastEngine
 from nba_forecast.storage.object_store import FileStore
 from nba_forecast.storage.prediction_log import PredictionLog
+from nba_forecast.storage.registry import Registry
 from nba_forecast.storage.spool import SpoolingPredictionLog
 
 MARGINS = [0, 2, 2, 4, 1, -1, 0, 3, 5, 5, 7, 6, 8, 10, 9, 9, 11, 12, 10]
@@ -58,7 +58,8 @@ def main() -> None:
         direct, http = [], []
         for i in range(args.requests):
             start = time.perf_counter()
-            model.predict_details(X, n_analogs=5)
+            model.predict_details(X)
+            model.analogs(X, 5)
             direct.append(time.perf_counter() - start)
             start = time.perf_counter()
             response = client.post(
@@ -80,7 +81,7 @@ def main() -> None:
         table.add_column(column, justify="right")
     base = percentiles(direct)
     for name, samples in (
-        ("model.predict_details (baseline)", direct),
+        ("model.predict_details + analogs (baseline)", direct),
         ("POST /v1/predict (logged)", http),
     ):
         med, p95, top = percentiles(samples)

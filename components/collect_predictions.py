@@ -13,6 +13,14 @@ def collect_predictions(
     metrics: Output[Metrics],
 ) -> bool:
     """Forecasts joined with outcomes known at as_of; returns whether coverage drifted."""
-    from nba_forecast.lifecycle.kfp_steps import collect_step
+    from nba_forecast.lifecycle.kfp_adapter import run_component
 
-    return collect_step(database_url, as_of, window_days, rows.path, metrics)
+    result = run_component(
+        "collect",
+        as_of,
+        metrics,
+        deployment={"database_url": database_url},
+        window_days=window_days,
+    )
+    result.report.joined.to_parquet(rows.path, index=False)
+    return result.report.drifted

@@ -13,6 +13,15 @@ def monitor_performance(
     metrics: Output[Metrics],
 ) -> int:
     """Alert rules over the window; returns how many fire."""
-    from nba_forecast.lifecycle.kfp_steps import monitor_kfp
+    from nba_forecast.lifecycle.kfp_adapter import run_component
 
-    return monitor_kfp(database_url, as_of, window_days, prometheus.path, metrics)
+    result = run_component(
+        "monitor",
+        as_of,
+        metrics,
+        deployment={"database_url": database_url},
+        window_days=window_days,
+    )
+    with open(prometheus.path, "w") as file:
+        file.write(result.report.prometheus())
+    return len(result.report.alerts)

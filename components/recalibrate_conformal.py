@@ -13,6 +13,10 @@ def recalibrate_conformal(
     metrics: Output[Metrics],
 ) -> str:
     """A recalibrated copy of production -> candidate version id ('' if none)."""
-    from nba_forecast.lifecycle.kfp_steps import recalibrate_step
+    from nba_forecast.lifecycle.kfp_adapter import run_component
 
-    return recalibrate_step(database_url, registry_url, as_of, window_days, metrics)
+    deployment = {"database_url": database_url, "registry_url": registry_url}
+    result = run_component(
+        "recalibrate", as_of, metrics, deployment=deployment, window_days=window_days, force=True
+    )
+    return result.version or ""

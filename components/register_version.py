@@ -5,8 +5,12 @@ from components import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def register_version(registry_url: str, candidate: str, report: Input[Markdown]) -> str:
+def register_version(registry_url: str, candidate: str, as_of: str, report: Input[Markdown]) -> str:
     """Record the validated candidate under the ``candidate`` alias, citing the report."""
-    from nba_forecast.lifecycle.kfp_steps import register_kfp
+    from nba_forecast.lifecycle.kfp_adapter import run_component
 
-    return register_kfp(registry_url, candidate, report.path)
+    deployment = {"registry_url": registry_url}
+    result = run_component(
+        "register", as_of, deployment=deployment, candidate=candidate, report=report.uri
+    )
+    return result.version or ""

@@ -6,7 +6,9 @@ from components import IMAGE
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def update_dejavu(registry_url: str, games_uri: str, as_of: str, metrics: Output[Metrics]) -> str:
-    """Finished games join production's analog database -> candidate version id ('' if none)."""
-    from nba_forecast.lifecycle.kfp_steps import update_dejavu_kfp
+    """Finished games join production's analog database -> candidate version id ('' if none,
+    or while an A/B test runs)."""
+    from nba_forecast.lifecycle.kfp_adapter import run_component
 
-    return update_dejavu_kfp(registry_url, games_uri, as_of, metrics)
+    deployment = {"registry_url": registry_url, "games_uri": games_uri}
+    return run_component("update_dejavu", as_of, metrics, deployment=deployment).version or ""

@@ -14,6 +14,10 @@ def validate_challenger(
     metrics: Output[Metrics],
 ) -> bool:
     """Champion (production) vs candidate on the holdout games; True when it passes."""
-    from nba_forecast.lifecycle.kfp_steps import validate_kfp
+    from nba_forecast.lifecycle.kfp_adapter import run_component
 
-    return validate_kfp(registry_url, games_uri, candidate, as_of, report.path, metrics)
+    deployment = {"registry_url": registry_url, "games_uri": games_uri}
+    result = run_component("validate", as_of, metrics, deployment=deployment, candidate=candidate)
+    with open(report.path, "w") as file:
+        file.write(result.report.to_markdown())
+    return result.report.passed

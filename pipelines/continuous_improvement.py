@@ -1,12 +1,11 @@
-"""collect -> drift? recalibrate; update Dejavu; retrain (GPU) -> validate -> passed?
-register -> A/B rollout: the three scheduled stages in one run. Empty URLs mean the
-embedded defaults of the step's settings.
+"""The scheduled stages in one run: recalibrate, update Dejavu, retrain -> validate ->
+register -> A/B rollout. Empty URLs mean the deployment's settings.
 
 No ``from __future__ import annotations`` here: KFP reads the annotations at runtime."""
 
 from kfp import dsl
 
-from pipelines.scheduled import dejavu_update, recalibration, retraining
+from pipelines.scheduled import recalibrate_pipeline, retrain_pipeline, update_dejavu_pipeline
 
 
 @dsl.pipeline(
@@ -18,17 +17,30 @@ def continuous_improvement(
     registry_url: str = "",
     games_uri: str = "",
     gitops_repo: str = "",
-    environment: str = "production",
+    environment: str = "",
     as_of: str = dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
     window_days: float = 30.0,
     force_retrain: bool = False,
     first_share: float = 0.1,
 ) -> None:
-    recalibration(
-        database_url=database_url, registry_url=registry_url, as_of=as_of, window_days=window_days
-    )
-    dejavu_update(registry_url=registry_url, games_uri=games_uri, as_of=as_of)
-    retraining(
+    recalibrated = recalibrate_pipeline(
+        database_url=database_url,
+        registry_url=registry_url,
+        gitops_repo=gitops_repo,
+        environment=environment,
+        as_of=as_of,
+        window_days=window_days,
+    ).set_caching_options(False)
+    updated = update_dejavu_pipeline(
+        registry_url=registry_url,
+        games_uri=games_uri,
+        gitops_repo=gitops_repo,
+        environment=environment,
+        as_of=as_of,
+        first_share=first_share,
+    ).after(recalibrated)
+    updated.set_caching_options(False)
+    retrain_pipeline(
         registry_url=registry_url,
         games_uri=games_uri,
         gitops_repo=gitops_repo,
@@ -36,4 +48,4 @@ def continuous_improvement(
         as_of=as_of,
         force=force_retrain,
         first_share=first_share,
-    )
+    ).after(updated).set_caching_options(False)

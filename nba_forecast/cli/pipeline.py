@@ -99,12 +99,13 @@ class _TaskTimer(logging.Filter):
 
 
 def task_outcomes(run_root: Path) -> list[tuple[str, str, dict[str, Any]]]:
-    """(task, status, output parameters) for every task the local run executed."""
+    """(task, status, output parameters) for every task the local run executed, in the
+    order they finished."""
+    outputs = sorted(run_root.glob("*/executor_output.json"), key=lambda p: p.stat().st_mtime_ns)
     results = []
-    for output in sorted(run_root.glob("*/executor_output.json")):
+    for output in outputs:
         data = json.loads(output.read_text())
-        params = {k: v for k, v in data.get("parameterValues", {}).items()}
-        results.append((output.parent.name, "succeeded", params))
+        results.append((output.parent.name, "succeeded", dict(data.get("parameterValues", {}))))
     return results
 
 
@@ -159,18 +160,12 @@ def run_pipeline(
 
 
 def decision(outcomes: list[tuple[str, str, dict[str, Any]]]) -> str:
-    done = {task: outputs for task, _, outputs in outcomes}
-    if "rollout-ab" in done:
-        return f"A/B rollout started: {done['rollout-ab'].get('Output')}"
-    if "validate-challenger" in done:
-        return "retrained candidate rejected by validation"
-    if "retrain-lstm" in done and not done["retrain-lstm"].get("Output"):
-        return "retraining not due"
-    if "recalibrate-conformal" in done:
-        return f"recalibrated: candidate {done['recalibrate-conformal'].get('Output')}"
-    if "monitor-performance" in done:
-        return f"{done['monitor-performance'].get('Output')} alert(s)"
-    return "no change"
+    """What the run decided: the last task that ran and what it returned."""
+    if not outcomes:
+        return "no task ran"
+    task, _, outputs = outcomes[-1]
+    value = outputs.get("Output")
+    return f"{task} -> {json.dumps(value) if value not in (None, '') else 'nothing to do'}"
 
 
 def _client(host: str) -> Any:
@@ -231,6 +226,26 @@ schedules_app = typer.Typer(
     help="KFP recurring runs, kept in step with manifests/.", no_args_is_help=True
 )
 SCHEDULES_FILE = Path("manifests/base/schedules.yaml")
+
+
+@schedules_app.command("render")
+def render_schedules_file(
+    output: Annotated[
+        Path | None, typer.Option("--out", help="write here (default: print to stdout)")
+    ] = None,
+) -> None:
+    """The schedules manifest generated from the cadence table (the one declaration)."""
+    from nba_forecast.lifecycle.schedules import render_schedules
+
+    text = render_schedules()
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text)
+    except OSError as error:
+        raise fail(f"cannot write {output}: {error}") from None
+    out.print(f"wrote {output}", highlight=False)
 
 
 @schedules_app.command("list")

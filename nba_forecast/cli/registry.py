@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from nba_forecast.cli.console import fail, out
-from nba_forecast.lifecycle.registry import Registry, RegistryError
+from nba_forecast.storage.registry import Registry, RegistryError
 
 registry_app = typer.Typer(
     help="Model registry: versions, aliases, promotion log.", no_args_is_help=True
@@ -27,8 +27,11 @@ StoreOption = Annotated[
 
 
 def _registry(store: str | None) -> Registry:
+    from nba_forecast.lifecycle.deployment import open_registry
+    from nba_forecast.settings import Settings
+
     try:
-        return Registry.open(store)
+        return open_registry(Settings(), store)
     except ValueError as error:
         raise fail(str(error)) from None
 
@@ -60,8 +63,7 @@ def registry_register(
             raise fail(f"{metrics}: not JSON metrics ({error})") from None
     manifest = _registry_call(lambda: registry.register(model_dir, parent=parent, metrics=values))
     out.print(
-        f"version {manifest['version']} ({len(manifest['files'])} files, "
-        f"created {manifest['created_at']})",
+        f"version {manifest.version} ({len(manifest.files)} files, created {manifest.created_at})",
         highlight=False,
     )
 
@@ -76,10 +78,8 @@ def registry_list(store: StoreOption = None) -> None:
     for column in ("version", "created", "parent", "aliases", "files"):
         table.add_column(column)
     for m in versions:
-        names = ", ".join(sorted(a for a, v in aliases.items() if v == m["version"]))
-        table.add_row(
-            m["version"], m["created_at"], m.get("parent") or "", names, str(len(m["files"]))
-        )
+        names = ", ".join(sorted(a for a, v in aliases.items() if v == m.version))
+        table.add_row(m.version, m.created_at, m.parent or "", names, str(len(m.files)))
     out.print(table)
 
 
@@ -90,7 +90,7 @@ def registry_show(
     """A version's manifest (JSON)."""
     registry = _registry(store)
     manifest = _registry_call(lambda: registry.manifest(registry.resolve(name)))
-    out.print_json(json.dumps(manifest))
+    out.print_json(manifest.to_json())
 
 
 @registry_app.command("promote")

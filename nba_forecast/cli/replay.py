@@ -32,9 +32,9 @@ def replay(
 ) -> None:
     """Replay a season as production traffic, frozen vs continuous; print and write a report."""
     from nba_forecast.data.simulate import midseason_shift
-    from nba_forecast.lifecycle.replay import ReplayResult, monthly_table, run_replay
-    from nba_forecast.lifecycle.replay_report import write_replay_report
     from nba_forecast.lifecycle.training import train_ensemble
+    from nba_forecast.replay.driver import ReplayResult, monthly_table, run_replay
+    from nba_forecast.replay.report import EVENT_KINDS, write_replay_report
 
     if drift:
         games, season, title = midseason_shift(), DRIFT_SEASON, "Replay: simulated mid-season drift"
@@ -59,10 +59,9 @@ def replay(
         task = bar.add_task("training version 1", total=None)
         history = games[games["season"].astype(int) < season]
         try:
-            model, _ = train_ensemble(history)
+            base = train_ensemble(history)
         except ValueError as error:
             raise fail(str(error)) from None
-        base = model.save(state / "v1")
         results: dict[str, ReplayResult] = {}
         for continuous in (False, True):
             mode = "continuous" if continuous else "frozen"
@@ -72,7 +71,7 @@ def replay(
                 season,
                 continuous=continuous,
                 workdir=state / mode,
-                base_model=base,
+                base=base,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     table_data = monthly_table(results["frozen"], results["continuous"])
@@ -93,10 +92,7 @@ def replay(
     out.print(table)
     served = results["continuous"]
     out.print(
-        ", ".join(
-            f"{kind}: {served.count(kind)}"
-            for kind in ("promote", "rollback", "recalibration", "update-dejavu", "retrain")
-        ),
+        ", ".join(f"{kind}: {served.count(kind)}" for kind in EVENT_KINDS),
         highlight=False,
     )
     path = write_replay_report(results["frozen"], served, report_dir, title)

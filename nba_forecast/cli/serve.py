@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from nba_forecast.cli.console import fail, out
 from nba_forecast.settings import Settings
@@ -23,30 +24,34 @@ def serve(
     """Serve forecasts, the live game feed, /healthz, /readyz and /metrics."""
     import uvicorn
 
-    from nba_forecast.cli.lifecycle import _log, _registry, bootstrap_command
+    from nba_forecast.cli.lifecycle import context, run_cli_step
     from nba_forecast.data.pregame import latest_team_strength
-    from nba_forecast.data.shipped import load_shipped_games
+    from nba_forecast.lifecycle.deployment import open_log
+    from nba_forecast.lifecycle.policy import Step
     from nba_forecast.serving.app import create_app
     from nba_forecast.serving.engine import ForecastEngine
     from nba_forecast.storage.spool import SpoolingPredictionLog
 
     settings = Settings()
-    registry = _registry()
-    if "production" not in registry.aliases():
+    ctx = context()
+    if "production" not in ctx.registry.aliases():
         if not bootstrap:
             raise fail(
                 "no production version in the registry: run `nba-forecast bootstrap` "
                 "(trains on the shipped games and registers version 1), or "
                 "`nba-forecast serve --bootstrap`"
             )
-        bootstrap_command(through_season=None, data=None)
-    home = settings.home.expanduser()
+        run_cli_step(Step.BOOTSTRAP, None, ctx=ctx)
+    try:
+        log = open_log(settings)
+    except (SQLAlchemyError, ValueError) as error:
+        raise fail(f"prediction log: {str(error).splitlines()[0]}") from None
     engine = ForecastEngine(
-        registry,
-        SpoolingPredictionLog(_log(), settings.spool_path()),
-        cache_dir=home / "model-cache",
+        ctx.registry,
+        SpoolingPredictionLog(log, settings.spool_path()),
+        cache_dir=settings.home.expanduser() / "model-cache",
         routing_file=settings.routing_file,
-        team_strength=latest_team_strength(load_shipped_games()),
+        team_strength=latest_team_strength(ctx.games.games()),
     )
     engine.reload(force=True)
     out.print(

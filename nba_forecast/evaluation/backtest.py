@@ -65,7 +65,7 @@ def split_for_test(seasons: Sequence[int], test_seasons: Sequence[int]) -> Seaso
 def _tune_dejavu(X, y, Xv, yv, info) -> tuple[Dejavu, pd.DataFrame]:  # type: ignore[no-untyped-def]
     rows, best, best_mae = [], None, np.inf
     for k, window in DEJAVU_GRID:
-        model = Dejavu(k=k, window=window).fit(X, y, info)
+        model = Dejavu(k=k, window=window).fit(X, y, info=info)
         mae = float(np.abs(model.predict(Xv) - yv).mean())
         rows.append({"k": k, "window": window, "validation_mae": mae})
         if mae < best_mae:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from nba_forecast.lifecycle.recalibrate import DriftTest, coverage_drift
-from nba_forecast.storage.prediction_log import PredictionLog
+from nba_forecast.lifecycle.context import Context, StepResult
+from nba_forecast.lifecycle.policy import Step
+from nba_forecast.lifecycle.recalibrate import DriftTest, coverage_drift, served_rows
 
 
 @dataclass
@@ -24,12 +25,26 @@ class Collection:
     metrics: pd.DataFrame  # per model version and arm
     drift: DriftTest  # on the served (non-shadow) forecasts
 
+    @property
+    def drifted(self) -> bool:
+        return self.drift.drifted
+
 
 def collect(
-    log: PredictionLog, as_of: dt.datetime, *, window_days: float = 30.0, min_games: int = 100
-) -> Collection:
+    ctx: Context, as_of: dt.datetime, *, window_days: float = 30.0, min_games: int = 100
+) -> StepResult:
     start = as_of - dt.timedelta(days=window_days)
-    joined = log.joined(start, as_of)
-    served = joined[joined["arm"] != "shadow"].drop_duplicates("game_id")
-    drift = coverage_drift(served, min_games=min_games)
-    return Collection(start, as_of, joined, log.window_metrics(start, as_of), drift)
+    joined = ctx.log.joined(start, as_of)
+    drift = coverage_drift(served_rows(joined), min_games=min_games)
+    collection = Collection(start, as_of, joined, ctx.log.window_metrics(start, as_of), drift)
+    return StepResult(
+        Step.COLLECT,
+        f"{len(joined)} rows; {drift.reason}",
+        metrics={
+            "rows": len(joined),
+            "served_games": drift.n,
+            "miss_rate": drift.miss_rate,
+            "drift_p_value": drift.p_value,
+        },
+        report=collection,
+    )

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from nba_forecast.lifecycle.context import Context, StepResult
+from nba_forecast.lifecycle.policy import Step
 from nba_forecast.storage.prediction_log import PredictionLog
 
 
@@ -70,6 +72,20 @@ class MonitorReport:
 
 
 def monitor(
+    ctx: Context,
+    as_of: dt.datetime,
+    *,
+    window_days: float = 7.0,
+    rules: AlertRules | None = None,
+) -> StepResult:
+    """The hourly step: the alert rules over the window ending at ``as_of``."""
+    report = monitor_report(ctx.log, as_of, window_days=window_days, rules=rules)
+    detail = "; ".join(report.alerts) or "no alerts"
+    metrics = {"alerts": len(report.alerts), "unlabelled": report.unlabelled}
+    return StepResult(Step.MONITOR, detail, metrics=metrics, report=report)
+
+
+def monitor_report(
     log: PredictionLog,
     as_of: dt.datetime,
     *,

@@ -14,7 +14,6 @@ sequential test on paired losses, and automatic promotion or rollback.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -22,15 +21,10 @@ from typing import Any, Literal
 
 from scipy import stats
 
+from nba_forecast.routing import assign_arm
+
 Action = Literal["ramp", "promote", "rollback"] | None
 MAX_PLAUSIBLE_MARGIN = 80.0
-
-
-def assign_arm(game_id: str, salt: str, share_b: float) -> str:
-    """'B' for a stable ``share_b`` of games, else 'A'."""
-    digest = hashlib.sha256(f"{salt}:{game_id}".encode()).digest()
-    position = int.from_bytes(digest[:8], "big") / 2**64
-    return "B" if position < share_b else "A"
 
 
 @dataclass(frozen=True)
@@ -87,6 +81,7 @@ class Rollout:
     decision: str | None = None
     reason: str = ""
     seen: list[str] = field(default_factory=list)
+    started_at: str = ""  # ISO time; only forecasts from then on count
 
     @property
     def share_b(self) -> float:

@@ -1,65 +1,15 @@
-"""The one cadence table of the lifecycle. The replay clock fires steps from it, and the KFP
-recurring runs are generated from it (6-field cron, seconds first, UTC)."""
+"""KFP recurring runs: the schedules file generated from the cadence table
+(``nba_forecast.lifecycle.cadence``), read back, and reconciled with a KFP API server."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-Period = Literal["hour", "day", "week", "month"]
+from nba_forecast.lifecycle.cadence import CADENCES
 
-
-@dataclass(frozen=True)
-class Cadence:
-    step: str
-    period: Period
-    cron: str  # KFP: seconds minutes hours day-of-month month day-of-week, UTC
-
-    def bucket(self, when: dt.datetime) -> tuple[int, ...]:
-        """Identifies the period ``when`` falls in; the step fires when it changes."""
-        if self.period == "hour":
-            return (when.year, when.month, when.day, when.hour)
-        if self.period == "day":
-            return (when.year, when.month, when.day)
-        if self.period == "week":
-            year, week, _ = when.isocalendar()
-            return (year, week)
-        return (when.year, when.month)
-
-    def fires_between(self, previous: dt.datetime, now: dt.datetime) -> bool:
-        return self.bucket(previous) != self.bucket(now)
-
-
-CADENCES: tuple[Cadence, ...] = (
-    Cadence("monitor", "hour", "0 0 * * * *"),
-    Cadence("recalibrate", "day", "0 0 9 * * *"),
-    Cadence("update-dejavu", "week", "0 0 9 * * 1"),
-    Cadence("retrain", "month", "0 0 9 1 * *"),
-)
-
-
-def cadence(step: str) -> Cadence:
-    for item in CADENCES:
-        if item.step == step:
-            return item
-    raise KeyError(f"no cadence for step {step!r}; steps: {[c.step for c in CADENCES]}")
-
-
-def due_steps(previous: dt.datetime, now: dt.datetime) -> list[str]:
-    """Steps whose period changed between two clock ticks, in table order."""
-    return [c.step for c in CADENCES if c.fires_between(previous, now)]
-
-
-PIPELINE_OF_STEP = {
-    "monitor": "monitor",
-    "recalibrate": "recalibration",
-    "update-dejavu": "dejavu_update",
-    "retrain": "retraining",
-}
 MANAGED_PREFIX = "nbaf-"
 
 
@@ -81,6 +31,32 @@ class RecurringRun:
             [self.pipeline, self.cron, list(self.parameters), self.max_concurrency, self.no_catchup]
         )
         return f"{MANAGED_PREFIX}{self.name}-{hashlib.sha256(content.encode()).hexdigest()[:8]}"
+
+
+SCHEDULES_HEADER = """\
+# Recurring KFP runs, kept in step with Git by `nba-forecast schedules sync` (a CronJob in the
+# cluster runs it). Cron: 6 fields, seconds first, UTC. GENERATED from the cadence table in
+# nba_forecast/lifecycle/cadence.py by `nba-forecast schedules render`; do not edit by hand.
+"""
+
+
+def render_schedules() -> str:
+    """The schedules file: one recurring run per cadence, named after its step, running
+    the pipeline of the same name."""
+    lines = [
+        SCHEDULES_HEADER.rstrip("\n"),
+        "defaults:",
+        "  max_concurrency: 1",
+        "  no_catchup: true",
+    ]
+    lines.append("schedules:")
+    for item in CADENCES:
+        lines += [
+            f"  - name: {item.step.kebab}",
+            f"    pipeline: {item.step.value}",
+            f'    cron: "{item.cron}"',
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def load_schedules(path: Path) -> list[RecurringRun]:

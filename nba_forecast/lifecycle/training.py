@@ -1,6 +1,4 @@
-"""Training the served ensemble from a game history, and the two steps that refresh it:
-``update_dejavu`` (weekly: new finished games join the analog database) and ``retrain``
-(monthly, when due: every component refitted on old + new games, the LSTM warm-started).
+"""Training the served ensemble from a game history (bootstrap, retraining, the replay).
 
 Games are split by date: the latest ``calibration_games`` calibrate the interval, the
 ``validation_games`` before them early-stop the LSTM and weight the components, the rest
@@ -11,15 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from nba_forecast.data.pregame import pregame_features
 from nba_forecast.data.splits import order_dates
-from nba_forecast.models.dejavu import Dejavu
 from nba_forecast.models.ensemble import HalftimeEnsemble, default_components
 from nba_forecast.models.inputs import design_matrix
 from nba_forecast.models.lstm import LSTMForecaster
@@ -83,57 +78,10 @@ def train_ensemble(
     if warm_start_from is not None:
         previous = warm_start_from.components.get("lstm")
         if isinstance(previous, LSTMForecaster) and previous.n_features_in_ == X.shape[1]:
-            previous.warm_start = True
-            components["lstm"] = previous
+            # a copy: the model we start from (production, often) must not change
+            components["lstm"] = previous.warm_copy()
     ensemble = HalftimeEnsemble(components)
     ensemble.fit(X, y, Xv, yv, parts["train"]).conformalize(Xc, yc)
     last = order_dates(data).iloc[-1].date().isoformat()
     logger.info("trained on %d games through %s; weights %s", len(data), last, ensemble.weights)
     return ensemble, TrainingWindow(last, len(data))
-
-
-def update_dejavu(
-    model_dir: Path, new_games: pd.DataFrame, history: pd.DataFrame, destination: Path
-) -> tuple[Path, int]:
-    """Copy ``model_dir`` with the finished ``new_games`` added to its Dejavu database
-    (dedupe by game id, the database's sliding window applies). ``history`` (all games,
-    including the new ones) gives the pre-game features. Returns the directory and how many
-    games were added."""
-    ensemble = HalftimeEnsemble.load(model_dir)
-    dejavu = next((m for m in ensemble.components.values() if isinstance(m, Dejavu)), None)
-    if dejavu is None:
-        raise ValueError(f"{model_dir}: the ensemble has no Dejavu component")
-    data = with_features(history)
-    fresh = data[data["game_id"].isin(set(new_games["game_id"]))]
-    fresh = fresh[~fresh["game_id"].isin(set(dejavu.ids_))]
-    if destination.exists():
-        shutil.rmtree(destination)
-    shutil.copytree(model_dir, destination)
-    if fresh.empty:
-        return destination, 0
-    X, y = design_matrix(fresh)
-    dejavu.add_games(X, y, fresh)
-    name = next(n for n, m in ensemble.components.items() if m is dejavu)
-    shutil.rmtree(destination / "components" / name)
-    dejavu.save(destination / "components" / name)
-    return destination, len(fresh)
-
-
-def retrain_due(
-    last_trained: str | None,
-    new_games: int,
-    as_of: dt.datetime,
-    *,
-    min_days: int = 28,
-    min_new_games: int = 300,
-) -> tuple[bool, str]:
-    """Due when at least ``min_days`` passed since the last training AND at least
-    ``min_new_games`` finished games arrived since."""
-    if last_trained is None:
-        return True, "never trained"
-    days = (as_of.date() - dt.date.fromisoformat(last_trained)).days
-    due = days >= min_days and new_games >= min_new_games
-    return due, (
-        f"{days} days and {new_games} new games since {last_trained} "
-        f"(rule: >= {min_days} days and >= {min_new_games} games)"
-    )

@@ -9,6 +9,7 @@ the champion's beyond tolerances. The persistence baseline is always reported al
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -16,13 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
+from nba_forecast.data.splits import order_dates
 from nba_forecast.evaluation.interval_tests import kupiec_pof
 from nba_forecast.evaluation.metrics import forecast_metrics
 from nba_forecast.evaluation.paired_tests import diebold_mariano_losses
+from nba_forecast.lifecycle.context import Context, StepResult
+from nba_forecast.lifecycle.policy import Step
+from nba_forecast.lifecycle.retrain import HOLDOUT_DAYS
+from nba_forecast.lifecycle.versions import load_model
 from nba_forecast.models.base import N_INPUT_MINUTES, check_margins, check_target
 from nba_forecast.models.ensemble import HalftimeEnsemble
+from nba_forecast.models.inputs import design_matrix
 
 
 @dataclass(frozen=True)
@@ -102,8 +110,8 @@ def validate(
     y_ = check_target(y, len(X_))
     if len(y_) < config.min_games:
         raise ValueError(f"validation needs at least {config.min_games} games, got {len(y_)}")
-    champ = champion.predict_details(X_, n_analogs=0)
-    cand = candidate.predict_details(X_, n_analogs=0)
+    champ = champion.predict_details(X_)
+    cand = candidate.predict_details(X_)
     persistence = X_[:, N_INPUT_MINUTES - 1]
     persistence_width = champ.upper - champ.forecast  # show persistence with the champion's width
     metrics = {
@@ -151,4 +159,57 @@ def validate(
         dm_p_value=dm.p_value,
         coverage_p_value=coverage.p_value,
         config=asdict(config),
+    )
+
+
+def holdout(
+    ctx: Context, as_of: dt.datetime, *, holdout_days: int = HOLDOUT_DAYS, season: int | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64], str]:
+    """The games to validate on (X, y and a description): those of ``season``, else those
+    of the ``holdout_days`` before ``as_of`` (which retraining left out)."""
+    data = ctx.games.with_features()
+    dates = order_dates(data)
+    if season is not None:
+        chosen = data[data["season"].astype(int) == season]
+        where = f"season {season}"
+    else:
+        start = pd.Timestamp((as_of - dt.timedelta(days=holdout_days)).date())
+        chosen = data[(dates >= start) & (dates < pd.Timestamp(as_of.date()))]
+        where = f"the {holdout_days} days before {as_of.date()}"
+    if chosen.empty:
+        raise ValueError(f"no games to validate on in {where}")
+    X, y = design_matrix(chosen)
+    return X, y, where
+
+
+def validate_candidate(
+    ctx: Context,
+    as_of: dt.datetime,
+    *,
+    candidate: str = "candidate",
+    champion: str = "production",
+    holdout_days: int = HOLDOUT_DAYS,
+    season: int | None = None,
+    config: ValidationConfig | None = None,
+) -> StepResult:
+    """Champion vs candidate on the holdout games; the report says whether it passed."""
+    X, y, where = holdout(ctx, as_of, holdout_days=holdout_days, season=season)
+    versions = [ctx.registry.resolve(name) for name in (champion, candidate)]
+    models = [load_model(ctx.registry, version) for version in versions]
+    report = validate(models[0], models[1], X, y, config)
+    verdict = "passed" if report.passed else "failed"
+    return StepResult(
+        Step.VALIDATE,
+        f"candidate {versions[1]} {verdict} against {versions[0]} on {report.n} games of {where}",
+        versions[1],
+        {
+            "games": report.n,
+            "dm_p_value": report.dm_p_value,
+            "coverage_p_value": report.coverage_p_value,
+            "champion_mae": report.metrics["champion"]["mae"],
+            "candidate_mae": report.metrics["candidate"]["mae"],
+            "persistence_mae": report.metrics["persistence"]["mae"],
+            "passed": float(report.passed),
+        },
+        report,
     )

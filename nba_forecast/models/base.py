@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 import nba_forecast
 from nba_forecast.data.schema import FORECAST_MINUTE
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 N_INPUT_MINUTES = FORECAST_MINUTE + 1  # m_0 .. m_18
 META_FILE = "params.json"
@@ -47,19 +50,38 @@ def check_margins(
     return array
 
 
-def check_target(y: ArrayLike, n: int) -> NDArray[np.float64]:
+def check_target(y: ArrayLike, n: int, name: str = "y") -> NDArray[np.float64]:
     array = np.asarray(y, dtype=np.float64)
     if array.shape != (n,):
-        raise ValueError(f"y must have shape ({n},) (the halftime margins), got {array.shape}")
+        raise ValueError(f"{name} must have shape ({n},) (the halftime margins), got {array.shape}")
     if not np.isfinite(array).all():
-        raise ValueError("y has NaN or infinite values")
+        raise ValueError(f"{name} has NaN or infinite values")
     return array
 
 
 class Forecaster:
-    """Base class: subclasses set ``state_names`` (fitted attributes ending in ``_``)."""
+    """Base class: subclasses set ``state_names`` (fitted attributes ending in ``_``).
+
+    Every forecaster is fitted the same way, ``fit(X, y, X_val=..., y_val=..., info=...)``:
+    ``X_val``/``y_val`` are validation games (the LSTM early-stops on them), ``info`` the
+    game id, date and teams of each row of ``X`` (Dejavu explains its forecasts with it).
+    A forecaster ignores what it does not use."""
 
     state_names: ClassVar[tuple[str, ...]] = ()
+
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        X_val: ArrayLike | None = None,
+        y_val: ArrayLike | None = None,
+        info: pd.DataFrame | None = None,
+    ) -> Self:
+        raise NotImplementedError
+
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        raise NotImplementedError
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters: the public attributes that are not fitted state

@@ -1,14 +1,20 @@
 """Baselines every report shows: persistence (m_24 = m_18) and damped persistence
-(m_24 = a * m_18 + b, least squares on the training games)."""
+(m_24 = a * m_18 + b, least squares on the training games), and a ridge regression.
+
+They take ``fit``'s validation games and game info (the one forecaster signature) and ignore
+them."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nba_forecast.models.base import N_INPUT_MINUTES, Forecaster, check_margins, check_target
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 M18 = N_INPUT_MINUTES - 1  # column of m_18; pre-game features follow it
 
@@ -18,7 +24,15 @@ class Persistence(Forecaster):
 
     state_names: ClassVar[tuple[str, ...]] = ("fitted_",)
 
-    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        X_val: ArrayLike | None = None,
+        y_val: ArrayLike | None = None,
+        info: pd.DataFrame | None = None,
+    ) -> Self:
         check_target(y, len(check_margins(X)))
         self.fitted_ = True
         return self
@@ -34,7 +48,15 @@ class DampedPersistence(Forecaster):
 
     state_names: ClassVar[tuple[str, ...]] = ("slope_", "intercept_")
 
-    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        X_val: ArrayLike | None = None,
+        y_val: ArrayLike | None = None,
+        info: pd.DataFrame | None = None,
+    ) -> Self:
         margins = check_margins(X)
         target = check_target(y, len(margins))
         if len(margins) < 2 or np.ptp(margins[:, M18]) == 0:
@@ -60,7 +82,15 @@ class LinearForecaster(Forecaster):
     def __init__(self, *, alpha: float = 10.0) -> None:
         self.alpha = alpha
 
-    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        X_val: ArrayLike | None = None,
+        y_val: ArrayLike | None = None,
+        info: pd.DataFrame | None = None,
+    ) -> Self:
         if self.alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {self.alpha}")
         X_ = check_margins(X)

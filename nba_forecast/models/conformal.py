@@ -8,8 +8,11 @@
 * Online adaptive (ACI, Gibbs and Candes 2021): after each outcome,
   alpha_t+1 = alpha_t + gamma * (alpha - miss_t), and the new score joins the calibration set.
 
-``ConformalForecaster`` wraps a fitted forecaster in MAPIE's shape: ``conformalize(X, y)``,
-``predict_interval(X)``, ``update(y_true, y_pred)``.
+``AbsoluteResidualConformal`` works on outcomes and forecasts, not on a forecaster:
+``conformalize(y_true, y_pred)`` (calibration games, oldest first), ``interval(y_pred)``,
+online ``update(y_true, y_pred)``. ``HalftimeEnsemble`` holds one as its interval and gives
+it the ensemble's own forecasts (``conformalize(X_cal, y_cal)``, ``predict_details(X)``);
+``HalftimeEnsemble.recalibrated`` swaps in one calibrated on recent outcomes.
 """
 
 from __future__ import annotations
@@ -21,13 +24,7 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nba_forecast.models.base import (
-    NotFittedError,
-    check_margins,
-    check_target,
-    read_meta,
-    write_meta,
-)
+from nba_forecast.models.base import NotFittedError, read_meta, write_meta
 
 CONFORMAL_FILE = "conformal.json"
 ALPHA_BOUNDS = (0.001, 0.5)  # ACI may push alpha_t out of (0, 1); keep intervals finite
@@ -147,30 +144,3 @@ class AbsoluteResidualConformal:
         meta = read_meta(directory, cls, CONFORMAL_FILE)
         with np.load(directory / "conformal_scores.npz", allow_pickle=False) as arrays:
             return cls.from_state(meta, dict(arrays))
-
-
-class ConformalForecaster:
-    """A fitted forecaster plus a conformal interval, in MAPIE's shape."""
-
-    def __init__(self, forecaster: Any, conformal: AbsoluteResidualConformal | None = None):
-        self.forecaster = forecaster
-        self.conformal = conformal or AbsoluteResidualConformal()
-
-    def conformalize(self, X_cal: ArrayLike, y_cal: ArrayLike) -> Self:
-        X_ = check_margins(X_cal, "X_cal")
-        y_ = check_target(y_cal, len(X_))
-        self.conformal.conformalize(y_, self.forecaster.predict(X_))
-        return self
-
-    def predict_interval(
-        self, X: ArrayLike
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-        """(forecast, lower, upper)."""
-        self.conformal._require_calibrated()
-        forecast = self.forecaster.predict(X)
-        lower, upper = self.conformal.interval(forecast)
-        return forecast, lower, upper
-
-    def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> Self:
-        self.conformal.update(y_true, y_pred)
-        return self

@@ -8,12 +8,14 @@ fitted on leave-one-out residuals of the training games. Paths are compared on r
 (no per-window z-scoring: the size of a lead matters) over the last ``window`` minutes,
 optionally weighting recent minutes more.
 
-The database grows with ``add_games`` (dedupe by game id, newest wins) and can keep a sliding
-window: at most ``max_games`` games and none older than ``max_age_days`` before the newest.
+The database grows with ``add_games`` (in place; dedupe by game id, newest wins) or
+``with_games`` (a copy; games already known are skipped) and can keep a sliding window: at
+most ``max_games`` games and none older than ``max_age_days`` before the newest.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +43,7 @@ def _pool() -> ThreadPoolExecutor:
 
 CORRECTION_SAMPLE = 4000  # training games used to fit the feature correction
 EPOCH = np.datetime64("1970-01-01", "D")
+INFO_COLUMNS = ["game_id", "game_date", "home_team", "away_team"]
 ANALOG_COLUMNS = [
     "query",
     "rank",
@@ -65,6 +68,9 @@ def _info_arrays(info: pd.DataFrame | None, n: int, start: int) -> dict[str, NDA
         }
     if len(info) != n:
         raise ValueError(f"game info has {len(info)} rows for {n} games")
+    missing = [c for c in INFO_COLUMNS if c not in info.columns]
+    if missing:
+        raise ValueError(f"game info lacks column(s) {missing}; expected {INFO_COLUMNS}")
     dates = pd.to_datetime(info["game_date"]).to_numpy().astype("datetime64[D]")
     days = np.where(np.isnat(dates), -1, (dates - EPOCH).astype(np.int64))
     return {
@@ -142,10 +148,18 @@ class Dejavu(Forecaster):
         return (path * weights).astype(np.float32)
 
     # -- fitting and the database ------------------------------------------------------
-    def fit(self, X: ArrayLike, y: ArrayLike, info: pd.DataFrame | None = None) -> Self:
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        X_val: ArrayLike | None = None,
+        y_val: ArrayLike | None = None,
+        info: pd.DataFrame | None = None,
+    ) -> Self:
         """Build the database from games ``X`` with halftime margins ``y``. ``info`` (columns
         game_id, game_date, home_team, away_team, aligned with X) makes analogs explainable
-        and enables dedupe and the date window."""
+        and enables dedupe and the date window. ``X_val``/``y_val`` are not used."""
         self._validate_params()
         X_ = check_margins(X)
         y_ = check_target(y, len(X_))
@@ -194,6 +208,31 @@ class Dejavu(Forecaster):
             setattr(self, name, np.concatenate([getattr(self, name), value]))
         self._dedupe_and_window()
         return self
+
+    def with_games(self, X: ArrayLike, y: ArrayLike, info: pd.DataFrame) -> tuple[Self, int]:
+        """A copy with the finished games added (``self`` is untouched) and how many were
+        added: games whose id is already in the database are skipped, the sliding window
+        applies as in ``add_games``."""
+        self._require_fitted()
+        if info is None:
+            raise ValueError("with_games needs the games' info (game_id, ...) to skip known ones")
+        X_ = check_margins(X, n_columns=int(self.n_features_in_))
+        y_ = check_target(y, len(X_))
+        ids = _info_arrays(info, len(X_), 0)["ids_"]
+        new = ~np.isin(ids, self.ids_)
+        extended = self._copy()
+        if new.any():
+            extended.add_games(X_[new], y_[new], info.iloc[np.flatnonzero(new)])
+        return extended, len(np.unique(ids[new]))
+
+    def _copy(self) -> Self:
+        """A copy sharing no array with ``self`` (the search cache is rebuilt on use)."""
+        twin = copy.copy(self)
+        twin.__dict__.pop("_search_cache", None)
+        for name, value in vars(self).items():
+            if isinstance(value, np.ndarray):
+                setattr(twin, name, value.copy())
+        return twin
 
     def _dedupe_and_window(self) -> None:
         n = len(self.ids_)
@@ -305,21 +344,17 @@ class Dejavu(Forecaster):
             change = (weights * changes).sum(axis=1) / weights.sum(axis=1)
         return X[:, N_INPUT_MINUTES - 1] + change
 
-    def predict(
-        self, X: ArrayLike, return_analogs: bool = False, n_analogs: int = 5
-    ) -> NDArray[np.float64] | tuple[NDArray[np.float64], pd.DataFrame]:
-        """Halftime-margin forecasts; with ``return_analogs`` also the ``n_analogs`` closest
-        games per query (columns ``ANALOG_COLUMNS``)."""
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Halftime-margin forecasts; ``analogs(X)`` gives the games behind them."""
         self._require_fitted()
         X_ = check_margins(X, n_columns=int(self.n_features_in_))
-        forecast = self._analog_forecast(X_) + X_[:, N_INPUT_MINUTES:] @ self.coef_
-        if not return_analogs:
-            return forecast
-        return forecast, self.analogs(X_, n_analogs)
+        return self._analog_forecast(X_) + X_[:, N_INPUT_MINUTES:] @ self.coef_
 
     def analogs(self, X: ArrayLike, n_analogs: int = 5) -> pd.DataFrame:
         """The closest historical games to each query, nearest first."""
         self._require_fitted()
+        if n_analogs < 1:
+            raise ValueError(f"n_analogs must be at least 1, got {n_analogs}")
         X_ = check_margins(X, n_columns=int(self.n_features_in_))
         indices, distances = self._neighbours(self._paths(X_), n_analogs)
         flat = indices.ravel()

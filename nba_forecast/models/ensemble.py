@@ -4,11 +4,18 @@ Components are fitted on the training games; their weights (non-negative, summin
 least squares on the validation games; the interval from the ensemble's absolute residuals on
 the calibration games. Saved as a directory: ``ensemble.json`` (names, weights, parameters),
 ``components/<name>/`` (each component's own directory) and the conformal state.
+
+A fitted ensemble changes only into a copy: ``with_conformal``, ``recalibrated``,
+``with_analog_games`` and ``refit_weights`` return a new ensemble and leave the original's
+forecasts and intervals bit for bit as they were (only the online ``update`` of the interval
+works in place).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -30,6 +37,8 @@ from nba_forecast.models.conformal import AbsoluteResidualConformal
 from nba_forecast.models.dejavu import Dejavu
 from nba_forecast.models.lstm import LSTMForecaster
 
+logger = logging.getLogger(__name__)
+
 ENSEMBLE_FILE = "ensemble.json"
 COMPONENT_CLASSES: dict[str, Any] = {
     cls.__name__: cls
@@ -43,7 +52,6 @@ class EnsemblePrediction:
     lower: NDArray[np.float64]
     upper: NDArray[np.float64]
     components: dict[str, NDArray[np.float64]]
-    analogs: pd.DataFrame | None
 
 
 def default_components(random_state: int = 0) -> dict[str, Any]:
@@ -89,15 +97,6 @@ class HalftimeEnsemble:
         if not hasattr(self, attribute):
             raise NotFittedError(f"HalftimeEnsemble: call {step} first")
 
-    @staticmethod
-    def _fit_component(model: Any, X, y, X_val, y_val, info) -> None:  # type: ignore[no-untyped-def]
-        if isinstance(model, LSTMForecaster):
-            model.fit(X, y, X_val, y_val)
-        elif isinstance(model, Dejavu):
-            model.fit(X, y, info)
-        else:
-            model.fit(X, y)
-
     def fit(
         self,
         X: ArrayLike,
@@ -109,7 +108,8 @@ class HalftimeEnsemble:
     ) -> Self:
         """Fit the components on (X, y) and their weights on (X_val, y_val). ``info`` (game
         id, date, teams of X) lets Dejavu explain its forecasts. Components named in
-        ``prefitted`` (e.g. tuned beforehand on the same games) are not fitted again."""
+        ``prefitted`` (e.g. tuned beforehand on the same games) are not fitted again. Every
+        component is fitted the same way: ``fit(X, y, X_val=..., y_val=..., info=...)``."""
         X_, X_v = check_margins(X), check_margins(X_val, "X_val")
         y_, y_v = check_target(y, len(X_)), check_target(y_val, len(X_v))
         unknown = set(prefitted) - set(self.components)
@@ -117,11 +117,16 @@ class HalftimeEnsemble:
             raise ValueError(f"prefitted names no component: {sorted(unknown)}")
         for name, model in self.components.items():
             if name not in prefitted:
-                self._fit_component(model, X_, y_, X_v, y_v, info)
-        validation = np.column_stack([m.predict(X_v) for m in self.components.values()])
-        self.weights_ = simplex_least_squares(validation, y_v)
+                model.fit(X_, y_, X_val=X_v, y_val=y_v, info=info)
+        self.weights_ = self._validation_weights(X_v, y_v)
         self.n_features_in_ = X_.shape[1]
         return self
+
+    def _validation_weights(
+        self, X_val: NDArray[np.float64], y_val: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        validation = np.column_stack([m.predict(X_val) for m in self.components.values()])
+        return simplex_least_squares(validation, y_val)
 
     def conformalize(self, X_cal: ArrayLike, y_cal: ArrayLike) -> Self:
         """Calibrate the interval on games not used for fitting, oldest first."""
@@ -138,26 +143,31 @@ class HalftimeEnsemble:
         X_ = check_margins(X, n_columns=self.n_features_in_)
         return {name: model.predict(X_) for name, model in self.components.items()}
 
-    def predict(
-        self, X: ArrayLike, return_details: bool = False, n_analogs: int = 5
-    ) -> NDArray[np.float64] | EnsemblePrediction:
-        """Point forecasts; with ``return_details`` also the 95% interval, each component's
-        forecast and Dejavu's closest analog games."""
-        if return_details:
-            return self.predict_details(X, n_analogs)
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Point forecasts of the halftime margin."""
         return self._point(X)
 
-    def predict_details(self, X: ArrayLike, n_analogs: int = 5) -> EnsemblePrediction:
-        """Forecast, 95% interval, each component's forecast and Dejavu's closest games
-        (``n_analogs`` of them; 0 for none)."""
+    def predict_details(self, X: ArrayLike) -> EnsemblePrediction:
+        """Forecast, 95% interval and each component's forecast."""
         self._require("conformal_", "conformalize")
         parts = self.component_forecasts(X)
         forecast = self._combine(parts)
         lower, upper = self.conformal_.interval(forecast)
-        dejavu = next((m for m in self.components.values() if isinstance(m, Dejavu)), None)
-        # n_analogs=0 skips the second nearest-neighbour search when nobody reads them
-        analogs = dejavu.analogs(X, n_analogs) if dejavu is not None and n_analogs > 0 else None
-        return EnsemblePrediction(forecast, lower, upper, parts, analogs)
+        return EnsemblePrediction(forecast, lower, upper, parts)
+
+    def analogs(self, X: ArrayLike, n_analogs: int = 5) -> pd.DataFrame | None:
+        """Dejavu's ``n_analogs`` closest historical games to each query (see
+        ``Dejavu.analogs``); None when the ensemble has no Dejavu component."""
+        self._require("weights_", "fit")
+        name = self._dejavu_name()
+        if name is None:
+            return None
+        X_ = check_margins(X, n_columns=self.n_features_in_)
+        analogs: pd.DataFrame = self.components[name].analogs(X_, n_analogs)
+        return analogs
+
+    def _dejavu_name(self) -> str | None:
+        return next((n for n, m in self.components.items() if isinstance(m, Dejavu)), None)
 
     def _combine(self, parts: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
         return np.column_stack(list(parts.values())) @ self.weights_
@@ -171,10 +181,78 @@ class HalftimeEnsemble:
         self.conformal_.update(y_true, y_pred)
         return self
 
+    def carry_online_state(self, previous: HalftimeEnsemble) -> Self:
+        """Continue the online adaptation where ``previous`` (the model this one replaces in
+        serving) left it: its adapted level alpha_t."""
+        self._require("conformal_", "conformalize")
+        previous._require("conformal_", "conformalize")
+        self.conformal_.alpha_t_ = previous.conformal_.alpha_t_
+        return self
+
     @property
     def weights(self) -> dict[str, float]:
         self._require("weights_", "fit")
         return {name: float(w) for name, w in zip(self.components, self.weights_, strict=True)}
+
+    # -- changes, as copies ----------------------------------------------------------------
+    def copy(self) -> Self:
+        """A deep copy: it shares no object with ``self``."""
+        return deepcopy(self)
+
+    def with_conformal(self, conformal: AbsoluteResidualConformal) -> Self:
+        """A copy with (a copy of) the calibrated ``conformal`` as its interval."""
+        self._require("weights_", "fit")
+        conformal._require_calibrated()
+        twin = self.copy()
+        twin.conformal_ = deepcopy(conformal)
+        return twin
+
+    def recalibrated(
+        self, y_true: ArrayLike, y_pred: ArrayLike, *, half_life: float | None = 500.0
+    ) -> Self:
+        """A copy whose interval is calibrated on recent outcomes ``y_true`` and the forecasts
+        ``y_pred`` served for them (oldest first): absolute residuals, recency-weighted with
+        ``half_life`` games; alpha, gamma and max_scores kept, the online adaptive state
+        (alpha_t) carried forward."""
+        self._require("conformal_", "conformalize")
+        old = self.conformal_
+        new = AbsoluteResidualConformal(
+            old.alpha, half_life=half_life, gamma=old.gamma, max_scores=old.max_scores
+        ).conformalize(y_true, y_pred)
+        new.alpha_t_ = old.alpha_t_
+        logger.info(
+            "recalibrated on %d outcomes: half-width %.2f -> %.2f",
+            len(np.asarray(y_true)),
+            old.half_width(),
+            new.half_width(),
+        )
+        return self.with_conformal(new)
+
+    def with_analog_games(self, X: ArrayLike, y: ArrayLike, info: pd.DataFrame) -> tuple[Self, int]:
+        """A copy whose Dejavu database also holds the finished games (X, y, ``info`` with
+        game_id, game_date, home_team, away_team), and how many were added: games already in
+        the database are skipped; Dejavu's sliding window applies."""
+        self._require("weights_", "fit")
+        name = self._dejavu_name()
+        if name is None:
+            raise ValueError(
+                f"the ensemble has no Dejavu component (it has {list(self.components)}): "
+                "there is no analog database to add games to"
+            )
+        dejavu, added = self.components[name].with_games(X, y, info)
+        twin = self.copy()
+        twin.components[name] = dejavu
+        return twin, added
+
+    def refit_weights(self, X_val: ArrayLike, y_val: ArrayLike) -> Self:
+        """A copy with the component weights refitted (simplex least squares) on the games
+        (X_val, y_val); the components and the interval's state are not changed."""
+        self._require("weights_", "fit")
+        X_v = check_margins(X_val, "X_val", n_columns=self.n_features_in_)
+        y_v = check_target(y_val, len(X_v), "y_val")
+        twin = self.copy()
+        twin.weights_ = twin._validation_weights(X_v, y_v)
+        return twin
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, directory: Path) -> Path:

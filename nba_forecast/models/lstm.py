@@ -12,7 +12,7 @@ import copy
 import logging
 import time
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from nba_forecast.models.base import (
     read_meta,
     write_meta,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -112,40 +115,66 @@ class LSTMForecaster(Forecaster):
         self,
         X: ArrayLike,
         y: ArrayLike,
+        *,
         X_val: ArrayLike | None = None,
         y_val: ArrayLike | None = None,
+        info: pd.DataFrame | None = None,
     ) -> Self:
         """Train; early-stop on (X_val, y_val), or on the latest ``validation_fraction`` of
         the games when none is given. With ``warm_start`` a fitted model continues from its
-        weights."""
+        weights. ``info`` is not used."""
         X_ = check_margins(X)
         y_ = check_target(y, len(X_))
         X_train, y_train, X_valid, y_valid = self._split(X_, y_, X_val, y_val)
         device = resolve_device(self.device)
         torch.manual_seed(self.random_state)
         generator = torch.Generator().manual_seed(self.random_state)
-        n_features = X_.shape[1] - N_INPUT_MINUTES
-        if self.warm_start and hasattr(self, "network_"):
-            if int(self.n_features_in_) != X_.shape[1]:
-                raise ValueError("warm start needs the same input columns as the first fit")
-            network = self.network_.to(device)
-        else:
-            network = _Network(n_features, self.hidden_size, self.num_layers).to(device)
-        optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate)
-        paths, features = self._tensors(X_train, device)
-        target = torch.as_tensor(
-            (y_train - X_train[:, N_INPUT_MINUTES - 1]) / self.scale,
-            dtype=torch.float32,
-            device=device,
-        )
-        val_paths, val_features = self._tensors(X_valid, device)
-        val_change = torch.as_tensor(
-            (y_valid - X_valid[:, N_INPUT_MINUTES - 1]) / self.scale,
-            dtype=torch.float32,
-            device=device,
-        )
-        best, best_state, stale, history = np.inf, copy.deepcopy(network.state_dict()), 0, []
+        network = self._network(X_.shape[1], device)
+        train = (*self._tensors(X_train, device), self._change(X_train, y_train, device))
+        valid = (*self._tensors(X_valid, device), self._change(X_valid, y_valid, device))
         start = time.perf_counter()
+        best, history = self._train(network, train, valid, generator, device)
+        self.network_ = network.cpu().eval()
+        self.n_features_in_ = X_.shape[1]
+        self.history_ = np.array(history)
+        self.fit_seconds_ = time.perf_counter() - start
+        logger.info(
+            "lstm: %d epochs, best validation MAE %.3f, %.1fs on %s",
+            len(history),
+            best * self.scale,
+            self.fit_seconds_,
+            device,
+        )
+        return self
+
+    def _network(self, n_columns: int, device: torch.device) -> _Network:
+        """The fitted network to continue from (``warm_start``), else a new one."""
+        if self.warm_start and hasattr(self, "network_"):
+            if int(self.n_features_in_) != n_columns:
+                raise ValueError("warm start needs the same input columns as the first fit")
+            return self.network_.to(device)
+        return _Network(n_columns - N_INPUT_MINUTES, self.hidden_size, self.num_layers).to(device)
+
+    def _change(self, X: NDArray, y: NDArray, device: torch.device) -> torch.Tensor:
+        """The scaled target: the 6-minute change m_24 - m_18."""
+        change = (y - X[:, N_INPUT_MINUTES - 1]) / self.scale
+        return torch.as_tensor(change, dtype=torch.float32, device=device)
+
+    def _train(
+        self,
+        network: _Network,
+        train: tuple[torch.Tensor, ...],
+        valid: tuple[torch.Tensor, ...],
+        generator: torch.Generator,
+        device: torch.device,
+    ) -> tuple[float, list[float]]:
+        """Absolute-error epochs until ``patience`` epochs without a better validation MAE;
+        the network ends with its best weights. Returns the best (scaled) validation MAE and
+        each epoch's validation MAE."""
+        optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate)
+        paths, features, target = train
+        val_paths, val_features, val_change = valid
+        best, best_state, stale, history = np.inf, copy.deepcopy(network.state_dict()), 0, []
         for _ in range(self.max_epochs):
             network.train()
             order = torch.randperm(len(target), generator=generator).to(device)
@@ -165,18 +194,16 @@ class LSTMForecaster(Forecaster):
                 if stale >= self.patience:
                     break
         network.load_state_dict(best_state)
-        self.network_ = network.cpu().eval()
-        self.n_features_in_ = X_.shape[1]
-        self.history_ = np.array(history)
-        self.fit_seconds_ = time.perf_counter() - start
-        logger.info(
-            "lstm: %d epochs, best validation MAE %.3f, %.1fs on %s",
-            len(history),
-            best * self.scale,
-            self.fit_seconds_,
-            device,
-        )
-        return self
+        return float(best), history
+
+    def warm_copy(self) -> Self:
+        """A deep copy (network weights included) with ``warm_start=True``: fitting the copy
+        continues from these weights and never changes ``self``. No optimiser state lives
+        between fits (each ``fit`` starts a fresh Adam), so the network is all there is."""
+        self._require_fitted()
+        twin = copy.deepcopy(self)
+        twin.warm_start = True
+        return twin
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         self._require_fitted()

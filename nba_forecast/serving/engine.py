@@ -1,28 +1,39 @@
 """The forecasting side of the server: which versions serve (registry aliases + the routing
-file the rollout step writes), the A/B arm of each game, shadow scoring, fallbacks, logging.
+file GitOps commits), the A/B arm of each game, shadow scoring, fallbacks, logging, and the
+online interval adaptation (ACI) from each outcome. The replay drives this same engine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from nba_forecast.lifecycle.registry import Registry
-from nba_forecast.lifecycle.rollout import assign_arm
 from nba_forecast.models.ensemble import HalftimeEnsemble
+from nba_forecast.routing import Routing
 from nba_forecast.storage.prediction_log import OutcomeRecord, PredictionRecord
-from nba_forecast.storage.spool import SpoolingPredictionLog
+from nba_forecast.storage.registry import Registry
 
 logger = logging.getLogger(__name__)
 RELOAD_EVERY_S = 5.0
+PENDING_GAMES = 10_000  # forecasts kept for the online interval update at their outcome
+
+
+class ForecastLog(Protocol):
+    def record_predictions(self, records: list[PredictionRecord]) -> object: ...
+    def record_outcomes(self, records: list[OutcomeRecord]) -> object: ...
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -39,54 +50,47 @@ class Forecast:
 
 
 @dataclass
-class Routing:
-    production: str
-    challenger: str | None = None
-    share: float = 0.0
-    salt: str = ""
-
-    def arm(self, game_id: str) -> str:
-        if not self.challenger or self.share <= 0:
-            return "A"
-        return assign_arm(game_id, self.salt, self.share)
-
-
-@dataclass
 class ForecastEngine:
     registry: Registry
-    log: SpoolingPredictionLog
+    log: Any  # a PredictionLog or SpoolingPredictionLog (ForecastLog)
     cache_dir: Path
     routing_file: Path | None = None
     team_strength: dict[str, float] = field(default_factory=dict)
+    clock: Callable[[], dt.datetime] = _utc_now
+    explain: bool = True  # attach Dejavu's closest analog games to each forecast
+    online_intervals: bool = True  # adapt each served interval to outcomes (ACI)
     models: dict[str, HalftimeEnsemble] = field(default_factory=dict)
     routing: Routing | None = None
     fallbacks: dict[str, int] = field(default_factory=dict)
+    _pending: OrderedDict[str, list[tuple[str, float]]] = field(default_factory=OrderedDict)
     _checked: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- versions -----------------------------------------------------------------------
+    def _routing_now(self) -> Routing:
+        production = self.registry.resolve("production")
+        if self.routing_file is not None and self.routing_file.exists():
+            routing = Routing.read(self.routing_file)
+            if routing.production == production:
+                return routing
+        return Routing(production)
+
     def reload(self, force: bool = False) -> Routing:
         """Re-read the aliases and routing (at most every few seconds); load new versions
-        before switching, so requests in flight keep a complete model."""
+        before switching, so requests in flight keep a complete model. A new production
+        version inherits the online interval state of the one it replaces."""
         now = time.monotonic()
         if not force and self.routing is not None and now - self._checked < RELOAD_EVERY_S:
             return self.routing
         with self._lock:
-            production = self.registry.resolve("production")
-            routing = Routing(production)
-            if self.routing_file is not None and self.routing_file.exists():
-                data = json.loads(self.routing_file.read_text())
-                if data.get("production") == production and data.get("challenger"):
-                    routing = Routing(
-                        production,
-                        data["challenger"],
-                        float(data.get("challenger_share", 0.0)),
-                        str(data.get("salt", "")),
-                    )
+            routing = self._routing_now()
+            serving = self.routing.production if self.routing else None
             for version in filter(None, (routing.production, routing.challenger)):
                 if version not in self.models:
                     directory = self.registry.pull(version, self.cache_dir / version)
                     self.models[version] = HalftimeEnsemble.load(directory)
+            if self.online_intervals and serving and serving != routing.production:
+                self.models[routing.production].carry_online_state(self.models[serving])
             self.routing, self._checked = routing, now
             return routing
 
@@ -98,25 +102,24 @@ class ForecastEngine:
     def _score(self, version: str, X: np.ndarray, arm: str) -> Forecast:
         start = time.perf_counter()
         model = self.models[version]
-        fallback = None
+        fallback: str | None = None
+        analogs: list[dict[str, Any]] = []
         try:
-            details = model.predict_details(X, n_analogs=5)
+            details = model.predict_details(X)
             parts = {k: float(v[0]) for k, v in details.components.items()}
             forecast, lower, upper = (
                 float(details.forecast[0]),
                 float(details.lower[0]),
                 float(details.upper[0]),
             )
-            analogs = (
-                details.analogs.to_dict(orient="records") if details.analogs is not None else []
-            )
+            found = model.analogs(X, 5) if self.explain else None
+            analogs = found.to_dict(orient="records") if found is not None else []
         except Exception as error:  # a broken component must not break the request
             forecast, parts, fallback = self._degraded(model, X, error)
             half = model.conformal_.half_width(finite=True)
-            lower, upper, analogs = forecast - half, forecast + half, []
-            self.fallbacks[fallback.split(":")[0]] = (
-                self.fallbacks.get(fallback.split(":")[0], 0) + 1
-            )
+            lower, upper = forecast - half, forecast + half
+            kind = fallback.split(":")[0]
+            self.fallbacks[kind] = self.fallbacks.get(kind, 0) + 1
         for analog in analogs:
             analog["game_date"] = str(analog["game_date"]) if analog.get("game_date") else None
         latency = (time.perf_counter() - start) * 1000
@@ -149,28 +152,39 @@ class ForecastEngine:
         back_to_back: float = 0.0,
         log: bool = True,
     ) -> Forecast:
+        """Forecast from m_0..m_18 and the teams (pre-game features from team strength)."""
+        row = list(margins) + self.features(home, away, back_to_back)
+        return self.predict_row(game_id, np.array([row], dtype=float), log=log)
+
+    def predict_row(self, game_id: str, X: np.ndarray, log: bool = True) -> Forecast:
+        """Forecast one game's model input row (m_0..m_18 then the pre-game features): the
+        game's arm serves, the other version scores in shadow, both logged as one request
+        (one timestamp)."""
         routing = self.reload()
-        X = np.array([list(margins) + self.features(home, away, back_to_back)], dtype=float)
         arm = routing.arm(game_id)
-        served_version = (
-            routing.challenger if arm == "B" and routing.challenger else routing.production
-        )
-        served = self._score(served_version, X, arm)
-        records = [self._record(game_id, served, arm)]
+        served = self._score(routing.version_for(arm), X, arm)
+        scored = [served]
         if routing.challenger:
             other = routing.production if arm == "B" else routing.challenger
-            records.append(self._record(game_id, self._score(other, X, "shadow"), "shadow"))
+            scored.append(self._score(other, X, "shadow"))
         if log:
-            self.log.record_predictions(records)
+            at = self.clock()
+            self.log.record_predictions([self._record(game_id, f, at) for f in scored])
+            self._remember(game_id, scored)
         return served
 
+    def _remember(self, game_id: str, scored: list[Forecast]) -> None:
+        self._pending[game_id] = [(f.model_version, f.forecast) for f in scored]
+        while len(self._pending) > PENDING_GAMES:
+            self._pending.popitem(last=False)
+
     @staticmethod
-    def _record(game_id: str, f: Forecast, arm: str) -> PredictionRecord:
+    def _record(game_id: str, f: Forecast, at: dt.datetime) -> PredictionRecord:
         return PredictionRecord(
             game_id,
-            dt.datetime.now(dt.UTC),
+            at,
             f.model_version,
-            arm,
+            f.arm,
             f.forecast,
             f.lower,
             f.upper,
@@ -178,5 +192,14 @@ class ForecastEngine:
             latency_ms=f.latency_ms,
         )
 
-    def record_outcome(self, game_id: str, actual: float) -> str:
-        return self.log.record_outcomes([OutcomeRecord(game_id, actual, dt.datetime.now(dt.UTC))])
+    def record_outcome(self, game_id: str, actual: float) -> object:
+        """Log the halftime margin, and adapt the interval of every version that scored the
+        game (ACI) when it is still loaded."""
+        stored = self.log.record_outcomes([OutcomeRecord(game_id, actual, self.clock())])
+        scored = self._pending.pop(game_id, [])
+        if self.online_intervals:
+            with self._lock:
+                for version, forecast in scored:
+                    if version in self.models:
+                        self.models[version].update([actual], [forecast])
+        return stored

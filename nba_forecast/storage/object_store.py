@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from nba_forecast.settings import Settings
-
 
 class ObjectNotFound(KeyError):
     """No object under that key."""
@@ -256,15 +254,14 @@ class S3Store(ObjectStore):
         return sorted(keys)
 
 
-def open_store(url: str, *, settings: Settings | None = None) -> ObjectStore:
-    """``file:///abs/dir``, a plain path, or ``s3://bucket/prefix`` (endpoint from
-    ``NBA_FORECAST_S3_ENDPOINT_URL``)."""
+def open_store(url: str, *, endpoint_url: str | None = None) -> ObjectStore:
+    """``file:///abs/dir``, a plain path, or ``s3://bucket/prefix`` (``endpoint_url``: an
+    S3-compatible server such as MinIO; default AWS)."""
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
         return FileStore(Path(parsed.path if parsed.scheme else url))
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ValueError(f"bad store URL {url!r}: expected s3://bucket/prefix")
-        endpoint = (settings or Settings()).s3_endpoint_url
-        return S3Store(parsed.netloc, parsed.path, endpoint_url=endpoint)
+        return S3Store(parsed.netloc, parsed.path, endpoint_url=endpoint_url)
     raise ValueError(f"unsupported store URL {url!r}: use file:// or s3://")

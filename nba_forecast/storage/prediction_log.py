@@ -150,15 +150,12 @@ class PredictionLog:
         self.engine: Engine = create_engine(url, pool_pre_ping=True, **engine_options)
 
     @classmethod
-    def open(cls, url: str | None = None) -> PredictionLog:
-        """The configured prediction log (``NBA_FORECAST_DATABASE_URL``, else a SQLite file
-        under ``NBA_FORECAST_HOME``), migrated to the latest revision."""
-        from nba_forecast.settings import Settings
-
-        target = url or Settings().resolved_database_url()
-        if target.startswith("sqlite:///"):
-            Path(target.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return cls(target).migrate()
+    def open(cls, url: str) -> PredictionLog:
+        """The prediction log at ``url``, migrated to the latest revision (a SQLite file's
+        directory is created)."""
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return cls(url).migrate()
 
     def migrate(self) -> PredictionLog:
         """Create or upgrade the tables (Alembic, to the latest revision)."""

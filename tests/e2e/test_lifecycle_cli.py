@@ -11,14 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from nba_forecast.cli import app
-from nba_forecast.data.writer import write_games
+from nba_forecast.cli.lifecycle import context
 from nba_forecast.lifecycle import gitops
-from nba_forecast.lifecycle.registry import Registry
 from nba_forecast.lifecycle.training import with_features
 from nba_forecast.models.ensemble import HalftimeEnsemble
 from nba_forecast.models.inputs import design_matrix
-from nba_forecast.settings import Settings
-from nba_forecast.storage.prediction_log import OutcomeRecord, PredictionLog, PredictionRecord
+from nba_forecast.storage.prediction_log import OutcomeRecord, PredictionRecord
 
 runner = CliRunner()
 
@@ -29,15 +27,14 @@ def run(*args: str):  # type: ignore[no-untyped-def]
 
 def serve(home: Path, games: pd.DataFrame, versions: dict[str, str]) -> None:
     """Log forecasts like the server: production serves (arm A), others score in shadow."""
-    settings = Settings()
-    log = PredictionLog(settings.resolved_database_url()).migrate()
-    registry = Registry.open()
+    ctx = context()
+    log, registry = ctx.log, ctx.registry
     X, y = design_matrix(games)
     dates = pd.to_datetime(games["game_date"]).dt.tz_localize("UTC") + pd.Timedelta(hours=19)
     records, outcomes = [], []
     for arm, version in versions.items():
         model = HalftimeEnsemble.load(registry.pull(version, home / "pulled" / version))
-        d = model.predict_details(X, n_analogs=1)
+        d = model.predict_details(X)
         for i, game_id in enumerate(games["game_id"]):
             records.append(
                 PredictionRecord(
@@ -70,7 +67,8 @@ def test_lifecycle_steps_by_hand(
     assert run("bootstrap", "--through-season", "2012").exit_code == 0
     again = run("bootstrap")
     assert again.exit_code == 2 and "already exists" in again.output
-    registry = Registry.open()
+    registry = context().registry
+    repo = tmp_path / "home" / "gitops"
     v1 = registry.resolve("production")
     season = with_features(shipped_games)
     season = season[season["season"] == 2013].head(400)
@@ -95,46 +93,46 @@ def test_lifecycle_steps_by_hand(
     assert monitored.exit_code == 0
     assert "nba_halftime_coverage" in (tmp_path / "metrics.prom").read_text()
 
-    recal = run("recalibrate", "--as-of", as_of, "--window-days", "120", "--force")
-    assert recal.exit_code == 0 and "candidate" in recal.output
+    recal = run("recalibrate", "--as-of", as_of, "--window-days", "120", "--force", "--only")
+    assert recal.exit_code == 0, recal.output
     candidate = registry.resolve("candidate")
-    assert candidate != v1
-    rerun = run("recalibrate", "--as-of", as_of, "--window-days", "120", "--force")
-    assert "unchanged" in rerun.output and len(registry.history()) == 2  # idempotent
+    assert candidate != v1 and registry.resolve("production") == v1  # --only: no roll forward
+    rerun = run("recalibrate", "--as-of", as_of, "--window-days", "120", "--force", "--only")
+    assert rerun.exit_code == 0 and len(registry.history()) == 2  # idempotent
 
     verdict = run("validate", "--season", "2013", "--out", str(tmp_path / "validation"))
     assert verdict.exit_code in (0, 1) and "Validation" in verdict.output
     report = json.loads((tmp_path / "validation" / "validation.json").read_text())
     assert report["n"] == 1230 and "persistence" in report["metrics"]
 
-    new_games = shipped_games[shipped_games["season"] == 2013].head(100)
-    games_file = write_games(new_games, tmp_path / "new.parquet")
-    updated = run("update-dejavu", "--games", str(games_file), "--as-of", "2014-06-01")
-    assert updated.exit_code == 0 and "100 games added" in updated.output
-    dejavu_candidate = registry.resolve("candidate")
+    # the policy's follow-up: a recalibration rolls forward at once, routing in Git
+    forward = run("recalibrate", "--as-of", as_of, "--window-days", "120", "--force")
+    assert forward.exit_code == 0 and "roll_forward: production" in forward.output
+    assert registry.resolve("production") == candidate
+    assert gitops.GitOpsTarget(repo).read().production == candidate
 
-    started = run(
-        "rollout",
-        "start",
-        "--repo",
-        str(tmp_path / "gitops"),
-        "--report",
-        str(tmp_path / "validation" / "validation.md"),
-    )
-    assert started.exit_code == 0 and "running at 10%" in started.output
-    commit = gitops._git(tmp_path / "gitops", "log", "-1", "--format=%B")
-    assert "# Validation" in commit  # the validation report rides in the commit message
+    # games finished since the analog database was filled join it -> an A/B test starts
+    updated = run("update-dejavu", "--as-of", "2013-11-10")
+    assert updated.exit_code == 0 and "games added" in updated.output, updated.output
+    assert "start_rollout: A/B start" in updated.output
+    dejavu_candidate = registry.resolve("candidate")
+    assert gitops.GitOpsTarget(repo).read().challenger == dejavu_candidate
+    blocked = run("update-dejavu", "--as-of", "2013-11-20")
+    assert blocked.exit_code == 0 and "skipped: the A/B test" in blocked.output
+    status = run("rollout", "status")
+    assert status.exit_code == 0 and "running at 10%" in status.output
+
     later = with_features(shipped_games)
     later = later[later["season"] == 2014].head(450)
-    serve(tmp_path, later, {"A": v1, "shadow": dejavu_candidate})
-    decided = run("rollout", "decide", "--as-of", "2015-06-01", "--repo", str(tmp_path / "gitops"))
+    serve(tmp_path, later, {"A": candidate, "shadow": dejavu_candidate})
+    decided = run("rollout", "decide", "--as-of", "2015-06-01")
     assert decided.exit_code == 0
-    assert ("promote" in decided.output) or ("rollback" in decided.output)
-    state = run("rollout", "status", "--repo", str(tmp_path / "gitops"))
-    assert state.exit_code == 0
+    assert ("promote" in decided.output) or ("rollback" in decided.output), decided.output
     history_before = len(registry.history())
-    run("rollout", "decide", "--as-of", "2015-06-01", "--repo", str(tmp_path / "gitops"))
+    run("rollout", "decide", "--as-of", "2015-06-01")
     assert len(registry.history()) == history_before  # re-running changes nothing
+    commit = gitops._git(repo, "log", "-1", "--format=%B")
+    assert "paired games" in commit
 
 
 @pytest.mark.parametrize(
@@ -145,9 +143,9 @@ def test_lifecycle_steps_by_hand(
         (["recalibrate", "--force"], "no alias or version 'production'"),
         (["retrain", "--force"], "no alias or version 'production'"),
         (["rollout", "explode"], "unknown action"),
-        (["rollout", "decide"], "no rollout started"),
-        (["validate", "--season", "1990"], "no games to validate on (season 1990)"),
-        (["update-dejavu", "--games", "missing.parquet"], "no such file"),
+        (["rollout", "start"], "no alias or version 'production'"),
+        (["validate", "--season", "1990"], "no games to validate on in season 1990"),
+        (["update-dejavu", "--data", "missing.parquet"], "no such file"),
     ],
 )
 def test_lifecycle_bad_input(

@@ -11,9 +11,10 @@ import pytest
 
 from nba_forecast.data.pregame import pregame_features
 from nba_forecast.lifecycle.collect import collect
-from nba_forecast.lifecycle.monitor import AlertRules, monitor
-from nba_forecast.lifecycle.recalibrate import coverage_drift, run_recalibration
-from nba_forecast.lifecycle.registry import Registry
+from nba_forecast.lifecycle.context import Context, GameSource
+from nba_forecast.lifecycle.gitops import GitOpsTarget
+from nba_forecast.lifecycle.monitor import AlertRules, monitor_report
+from nba_forecast.lifecycle.recalibrate import coverage_drift, recalibrate
 from nba_forecast.lifecycle.validate import ValidationConfig, validate
 from nba_forecast.models.baselines import DampedPersistence, LinearForecaster
 from nba_forecast.models.ensemble import HalftimeEnsemble
@@ -21,6 +22,7 @@ from nba_forecast.models.inputs import design_matrix
 from nba_forecast.models.lstm import LSTMForecaster
 from nba_forecast.storage.object_store import FileStore
 from nba_forecast.storage.prediction_log import OutcomeRecord, PredictionLog, PredictionRecord
+from nba_forecast.storage.registry import Registry
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -87,7 +89,7 @@ def _serve(
     start: int = 0,
 ) -> None:
     """Log forecasts and outcomes the way the server would, one game an hour."""
-    details = model.predict_details(X, n_analogs=1)
+    details = model.predict_details(X)
     predictions, outcomes = [], []
     for i in range(len(y)):
         at = T0 + dt.timedelta(hours=start + i)
@@ -109,35 +111,49 @@ def _serve(
     log.record_outcomes(outcomes)
 
 
-def _deployed(champion: HalftimeEnsemble, tmp_path: Path) -> tuple[Registry, PredictionLog, str]:
-    """A registry with the champion as production, and an empty prediction log."""
-    registry = Registry(FileStore(tmp_path / "registry"))
-    log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}").migrate()
-    production = registry.register(champion.save(tmp_path / "champion"))["version"]
-    registry.promote("production", production, reason="bootstrap")
-    return registry, log, production
+def deployment(tmp_path: Path, log: PredictionLog | None = None) -> Context:
+    """A step context on a local registry, a SQLite log and a GitOps repository."""
+    log = log or PredictionLog(f"sqlite:///{tmp_path / 'log.db'}").migrate()
+    return Context(
+        registry=Registry(FileStore(tmp_path / "registry")),
+        games=GameSource.of(pd.DataFrame()),
+        gitops=GitOpsTarget(tmp_path / "gitops"),
+        state=FileStore(tmp_path / "state"),
+        open_log=lambda: log,
+    )
+
+
+def _deployed(champion: HalftimeEnsemble, tmp_path: Path) -> tuple[Context, str]:
+    """A deployment with the champion as production, and an empty prediction log."""
+    ctx = deployment(tmp_path)
+    production = ctx.registry.register(champion.save(tmp_path / "champion")).version
+    ctx.registry.promote("production", production, reason="bootstrap")
+    return ctx, production
 
 
 def test_recalibration_restores_coverage_and_is_idempotent(
     champion: HalftimeEnsemble, seasons: dict, tmp_path: Path
 ) -> None:
-    registry, log, production = _deployed(champion, tmp_path)
+    ctx, production = _deployed(champion, tmp_path)
+    registry = ctx.registry
     X, y = seasons["test"]
     # same paths, but the last 6 minutes swing 60% more than the model was calibrated for
     y_wild = X[:, 18] + (y - X[:, 18]) * 1.6
-    _serve(log, production, X, y_wild, champion)
+    _serve(ctx.log, production, X, y_wild, champion)
     as_of = T0 + dt.timedelta(hours=len(y) + 1)
-    joined = collect(log, as_of, window_days=90).joined
-    before = coverage_drift(joined)
-    assert before.drifted and before.miss_rate > 0.10
-    result = run_recalibration(log, registry, as_of, window_days=90)
-    assert result.drift.drifted and result.candidate is not None and result.promoted
-    assert registry.aliases() == {"production": production, "candidate": result.candidate}
-    again = run_recalibration(log, registry, as_of, window_days=90)
-    assert again.candidate == result.candidate and not again.promoted  # nothing changed
-    assert len(registry.history()) == 2
-    recalibrated = HalftimeEnsemble.load(registry.pull(result.candidate, tmp_path / "cand"))
-    details = recalibrated.predict_details(X[:600], n_analogs=1)
+    collected = collect(ctx, as_of, window_days=90)
+    before = coverage_drift(collected.report.joined)
+    assert before.drifted and before.miss_rate > 0.10 and collected.report.drifted
+    result = recalibrate(ctx, as_of, window_days=90)
+    assert result.report.drifted and result.version is not None
+    assert registry.aliases() == {"production": production, "candidate": result.version}
+    again = recalibrate(ctx, as_of, window_days=90)
+    assert again.version == result.version  # same inputs, same version
+    assert len(registry.history()) == 2  # and no new alias move
+    manifest = registry.manifest(result.version)
+    assert manifest.parent == production and manifest.recalibrated_to == as_of.isoformat()
+    recalibrated = HalftimeEnsemble.load(registry.pull(result.version, tmp_path / "cand"))
+    details = recalibrated.predict_details(X[:600])
     covered = ((y_wild[:600] >= details.lower) & (y_wild[:600] <= details.upper)).mean()
     assert covered > 0.93
     np.testing.assert_allclose(details.forecast, champion.predict(X[:600]))  # points unchanged
@@ -146,11 +162,11 @@ def test_recalibration_restores_coverage_and_is_idempotent(
 def test_no_recalibration_without_drift(
     champion: HalftimeEnsemble, seasons: dict, tmp_path: Path
 ) -> None:
-    registry, log, production = _deployed(champion, tmp_path)
-    _serve(log, production, *seasons["test"], champion)
-    result = run_recalibration(log, registry, T0 + dt.timedelta(days=60), window_days=90)
-    assert not result.drift.drifted and result.candidate is None
-    assert "candidate" not in registry.aliases()
+    ctx, production = _deployed(champion, tmp_path)
+    _serve(ctx.log, production, *seasons["test"], champion)
+    result = recalibrate(ctx, T0 + dt.timedelta(days=60), window_days=90)
+    assert not result.report.drifted and result.version is None
+    assert "candidate" not in ctx.registry.aliases()
 
 
 def test_monitor_alerts_and_prometheus(
@@ -160,12 +176,12 @@ def test_monitor_alerts_and_prometheus(
     X, y = seasons["test"]
     _serve(log, "v1", X[:200], y[:200], champion)
     as_of = T0 + dt.timedelta(hours=201)
-    healthy = monitor(log, as_of, window_days=30)
+    healthy = monitor_report(log, as_of, window_days=30)
     assert healthy.alerts == [] and healthy.unlabelled == 0
     # a forecast whose outcome never came, then silence
     log.record_predictions([PredictionRecord("late", as_of, "v1", "A", 0.0, -10.0, 10.0)])
     later = as_of + dt.timedelta(days=3)
-    report = monitor(log, later, window_days=30, rules=AlertRules(max_mae=1.0))
+    report = monitor_report(log, later, window_days=30, rules=AlertRules(max_mae=1.0))
     rules = {alert.split(":")[0] for alert in report.alerts}
     assert rules == {"mae_above", "no_forecasts", "label_lag"}
     text = report.prometheus()
@@ -179,12 +195,12 @@ def test_monitor_alerts_and_prometheus(
 def test_collect_is_repeatable_for_one_as_of(
     champion: HalftimeEnsemble, seasons: dict, tmp_path: Path
 ) -> None:
-    log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}").migrate()
+    ctx = deployment(tmp_path)
     X, y = seasons["test"]
-    _serve(log, "v1", X[:100], y[:100], champion)
+    _serve(ctx.log, "v1", X[:100], y[:100], champion)
     as_of = T0 + dt.timedelta(hours=50)
-    first = collect(log, as_of, window_days=10)
-    _serve(log, "v1", X[100:150], y[100:150], champion, start=100)  # later traffic
-    second = collect(log, as_of, window_days=10)
+    first = collect(ctx, as_of, window_days=10).report
+    _serve(ctx.log, "v1", X[100:150], y[100:150], champion, start=100)  # later traffic
+    second = collect(ctx, as_of, window_days=10).report
     pd.testing.assert_frame_equal(first.joined, second.joined)
     pd.testing.assert_frame_equal(first.metrics, second.metrics)

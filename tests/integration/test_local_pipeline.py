@@ -11,72 +11,55 @@ import yaml
 from typer.testing import CliRunner
 
 from nba_forecast.cli import app
+from nba_forecast.cli.lifecycle import context
 from nba_forecast.data.writer import write_games
-from nba_forecast.lifecycle import gitops
-from nba_forecast.lifecycle.registry import Registry
-from nba_forecast.lifecycle.steps import rollout_state
+from nba_forecast.lifecycle.promotion import rollout_state
 from nba_forecast.lifecycle.training import with_features
+from nba_forecast.routing import Routing
 from tests.e2e.test_lifecycle_cli import serve
 
 runner = CliRunner()
 
 
+def run_local(name: str, tmp_path: Path, *params: str):  # type: ignore[no-untyped-def]
+    args = ["pipeline", "run", name, "--local", "--root", str(tmp_path / "runs")]
+    for param in params:
+        args += ["--param", param]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
 @pytest.mark.slow
-def test_continuous_improvement_runs_locally_and_starts_an_ab_test(
+def test_retrain_pipeline_runs_the_policy_chain_locally(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shipped_games: pd.DataFrame
 ) -> None:
     monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NBA_FORECAST_GITOPS_REPO", str(tmp_path / "gitops"))
     assert runner.invoke(app, ["bootstrap", "--through-season", "2012"]).exit_code == 0
-    registry = Registry.open()
-    v1 = registry.resolve("production")
+    ctx = context()
+    v1 = ctx.registry.resolve("production")
     served = with_features(shipped_games)
     served = served[(served["season"] == 2013) & (served["game_date"] < "2014-03-01")]
     serve(tmp_path, served, {"A": v1})
     games = write_games(shipped_games[shipped_games["season"] == 2013], tmp_path / "new.parquet")
-    result = runner.invoke(
-        app,
-        [
-            "pipeline",
-            "run",
-            "continuous_improvement",
-            "--local",
-            "--root",
-            str(tmp_path / "runs"),
-            "--param",
-            "as_of=2014-03-01T09:00:00Z",
-            "--param",
-            f"games_uri={games}",
-            "--param",
-            f"gitops_repo={tmp_path / 'gitops'}",
-            "--param",
-            "force_retrain=true",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert "decision: A/B rollout started" in result.output
-    for task in (
-        "collect-predictions",
-        "update-dejavu",
-        "retrain-lstm",
-        "validate-challenger",
-        "register-version",
-        "rollout-ab",
-    ):
+    as_of = "as_of=2014-03-01T09:00:00Z"
+    result = run_local("retrain", tmp_path, as_of, f"games_uri={games}", "force=true")
+    for task in ("retrain-lstm", "validate-challenger", "register-version", "rollout-ab"):
         assert task in result.output
-    assert "recalibrate-conformal" not in result.output  # coverage had not drifted
-    # the rollout tests the retrained version (update-dejavu may move the candidate alias
-    # too: the tasks are independent), and the routing in Git says so
-    challenger = rollout_state(registry).challenger
-    assert registry.manifest(challenger)["data_window"]["trained_to"] < "2014-03-01"
-    routing = gitops.read_routing(tmp_path / "gitops", "production")
-    assert routing == {
-        "production": v1,
-        "challenger": challenger,
-        "challenger_share": 0.1,
-        "salt": challenger,
-    }
+    assert "decision: rollout-ab" in result.output and "A/B start" in result.output
+    challenger = rollout_state(ctx).challenger
+    assert ctx.registry.manifest(challenger).trained_to < "2014-03-01"
+    assert ctx.gitops.read() == Routing(v1, challenger, 0.1, f"{challenger}-2014-03-01")
     report = next((tmp_path / "runs").rglob("validate-challenger/report"))
     assert "Validation: candidate PASSED" in report.read_text()
+    # the whole loop at the same time: no drift, and the running A/B test holds back the
+    # steps that would start another (the policy, as in the CLI and the replay)
+    result = run_local("continuous_improvement", tmp_path, as_of, f"games_uri={games}")
+    assert "recalibrate-conformal" not in result.output  # coverage had not drifted
+    assert "validate-challenger" not in result.output
+    assert "decision: retrain-lstm -> nothing to do" in result.output
+    assert rollout_state(ctx).challenger == challenger
 
 
 def test_pipeline_compile_writes_every_pipeline(tmp_path: Path) -> None:
@@ -84,15 +67,16 @@ def test_pipeline_compile_writes_every_pipeline(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert sorted(p.stem for p in tmp_path.glob("*.yaml")) == [
         "continuous_improvement",
-        "dejavu_update",
+        "decide_rollout",
         "monitor",
-        "recalibration",
-        "retraining",
+        "recalibrate",
+        "retrain",
+        "update_dejavu",
     ]
-    native = list(yaml.safe_load_all((tmp_path / "kubernetes" / "retraining.yaml").read_text()))
+    native = list(yaml.safe_load_all((tmp_path / "kubernetes" / "retrain.yaml").read_text()))
     assert [(d["kind"], d["metadata"]["name"]) for d in native] == [
-        ("Pipeline", "retraining"),
-        ("PipelineVersion", "retraining-0-1-0"),
+        ("Pipeline", "retrain"),
+        ("PipelineVersion", "retrain-0-1-0"),
     ]
 
 

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from components import IMAGE
-from nba_forecast.lifecycle import gitops
-from nba_forecast.lifecycle.schedules import load_schedules
+from nba_forecast.lifecycle.cadence import CADENCES
+from nba_forecast.lifecycle.gitops import GitOpsTarget
+from nba_forecast.lifecycle.schedules import load_schedules, render_schedules
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = {"staging": "nba-forecast-staging", "production": "nba-forecast"}
@@ -95,9 +96,10 @@ def test_schedules_and_routing_reach_the_cluster(tmp_path: Path) -> None:
     assert docs["nba-forecast-schedules"]["data"]["schedules.yaml"] == shipped
     declared = tmp_path / "schedules.yaml"
     declared.write_text(docs["nba-forecast-schedules"]["data"]["schedules.yaml"])
-    assert len(load_schedules(declared)) == 4
-    routing = gitops.read_routing(ROOT, "production")
-    assert set(routing) == {"production", "challenger", "challenger_share", "salt"}
+    assert len(load_schedules(declared)) == len(CADENCES)
+    assert shipped == render_schedules()  # generated from the one cadence table
+    routing = GitOpsTarget(ROOT, "production").read()
+    assert routing is not None and routing.challenger is None
     assert "routing.json" in docs["nba-forecast-model-routing"]["data"]
     rules = next(doc for doc in render("production") if doc["kind"] == "PrometheusRule")
     alerts = {rule["alert"] for group in rules["spec"]["groups"] for rule in group["rules"]}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from nba_forecast.lifecycle.registry import PromotionConflict, Registry, RegistryError
 from nba_forecast.storage.object_store import FileStore, S3Store
+from nba_forecast.storage.registry import PromotionConflict, Registry, RegistryError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,11 +44,11 @@ def test_register_is_idempotent_and_content_addressed(registry: Registry, tmp_pa
     )
     again = registry.register(model_dir(tmp_path, "a"))
     assert again == first
-    other = registry.register(model_dir(tmp_path, "b"), parent=first["version"])
-    assert other["version"] != first["version"] and other["parent"] == first["version"]
-    assert [m["version"] for m in registry.versions()] == [first["version"], other["version"]]
-    assert first["metrics"] == {"mae": 4.47} and "code_version" in first
-    pulled = registry.pull(first["version"], tmp_path / "pulled")
+    other = registry.register(model_dir(tmp_path, "b"), parent=first.version)
+    assert other.version != first.version and other.parent == first.version
+    assert [m.version for m in registry.versions()] == [first.version, other.version]
+    assert first.metrics == {"mae": 4.47} and first.code_version
+    pulled = registry.pull(first.version, tmp_path / "pulled")
     assert (pulled / "components" / "part1.bin").read_bytes() == (
         tmp_path / "a" / "components" / "part1.bin"
     ).read_bytes()
@@ -67,9 +67,9 @@ def test_register_errors(registry: Registry, tmp_path: Path) -> None:
 
 
 def test_promote_history_and_rollback(registry: Registry, tmp_path: Path) -> None:
-    a = registry.register(model_dir(tmp_path, "a"))["version"]
-    b = registry.register(model_dir(tmp_path, "b"))["version"]
-    c = registry.register(model_dir(tmp_path, "c"))["version"]
+    a = registry.register(model_dir(tmp_path, "a")).version
+    b = registry.register(model_dir(tmp_path, "b")).version
+    c = registry.register(model_dir(tmp_path, "c")).version
     registry.promote("production", a, reason="bootstrap")
     registry.promote("candidate", b, reason="retrained", report="reports/v-b.md")
     registry.promote("production", b, reason="won the A/B test", report="reports/ab.md")
@@ -87,7 +87,7 @@ def test_promote_history_and_rollback(registry: Registry, tmp_path: Path) -> Non
 
 
 def test_promotion_errors(registry: Registry, tmp_path: Path) -> None:
-    a = registry.register(model_dir(tmp_path, "a"))["version"]
+    a = registry.register(model_dir(tmp_path, "a")).version
     with pytest.raises(RegistryError, match="no version"):
         registry.promote("production", "f" * 16, reason="x")
     with pytest.raises(RegistryError, match="bad alias"):
@@ -104,7 +104,7 @@ def test_promotion_errors(registry: Registry, tmp_path: Path) -> None:
 
 
 def test_concurrent_promotions_one_winner(registry: Registry, tmp_path: Path) -> None:
-    versions = [registry.register(model_dir(tmp_path, f"m{i}"))["version"] for i in range(6)]
+    versions = [registry.register(model_dir(tmp_path, f"m{i}")).version for i in range(6)]
     barrier = threading.Barrier(len(versions))
     outcomes: dict[str, str] = {}
 
@@ -129,7 +129,7 @@ def test_concurrent_promotions_one_winner(registry: Registry, tmp_path: Path) ->
 
 def test_crash_after_swap_before_log_is_repaired(tmp_path: Path) -> None:
     registry = Registry(FileStore(tmp_path / "registry"))
-    a = registry.register(model_dir(tmp_path, "a"))["version"]
+    a = registry.register(model_dir(tmp_path, "a")).version
     registry.promote("production", a, reason="first")
     (tmp_path / "registry" / "promotions" / "00000001.json").unlink()  # lost with the crash
     assert [e.seq for e in registry.history()] == [1]
@@ -138,12 +138,12 @@ def test_crash_after_swap_before_log_is_repaired(tmp_path: Path) -> None:
 CRASH_SCRIPT = """
 import sys
 from pathlib import Path
-from nba_forecast.lifecycle.registry import Registry
+from nba_forecast.storage.registry import Registry
 from nba_forecast.storage.object_store import FileStore
 registry = Registry(FileStore(Path(sys.argv[1])))
 manifest = registry.register(Path(sys.argv[2]))
 for i in range(1000):
-    registry.promote("production", manifest["version"], reason=f"loop {i}")
+    registry.promote("production", manifest.version, reason=f"loop {i}")
 """
 
 
@@ -165,7 +165,7 @@ def test_killed_registrations_leave_a_consistent_registry(tmp_path: Path) -> Non
         process.wait()
         registry = Registry(FileStore(store))
         for manifest in registry.versions():
-            registry.verify(manifest["version"])  # every visible version is whole
+            registry.verify(manifest.version)  # every visible version is whole
         history = registry.history()
         assert [e.seq for e in history] == list(range(1, len(history) + 1))
         if history:

@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 
 from nba_forecast.data.pregame import latest_team_strength
 from nba_forecast.data.shipped import load_shipped_events
-from nba_forecast.lifecycle.registry import Registry
 from nba_forecast.lifecycle.training import train_ensemble
 from nba_forecast.serving.app import create_app
 from nba_forecast.serving.engine import ForecastEngine
 from nba_forecast.storage.object_store import FileStore
 from nba_forecast.storage.prediction_log import PredictionLog
+from nba_forecast.storage.registry import Registry
 from nba_forecast.storage.spool import SpoolingPredictionLog
 
 GAME = "0021400333"  # TOR vs ... 2014-12-12, in the shipped data
@@ -29,10 +29,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory, shipped_games: pd.DataFra
     registry = Registry(FileStore(root / "registry"))
     history = shipped_games[shipped_games["season"].between(2010, 2012)]
     model, _ = train_ensemble(history, validation_games=600, calibration_games=600)
-    v1 = registry.register(model.save(root / "v1"))["version"]
+    v1 = registry.register(model.save(root / "v1")).version
     registry.promote("production", v1, reason="test")
     other, _ = train_ensemble(history, validation_games=600, calibration_games=600, random_state=1)
-    v2 = registry.register(other.save(root / "v2"))["version"]
+    v2 = registry.register(other.save(root / "v2")).version
     return {
         "root": root,
         "registry": registry,

@@ -10,7 +10,9 @@ import yaml
 from kfp import compiler
 
 from components import GPU_IMAGE, IMAGE
-from pipelines import pipelines
+from nba_forecast.lifecycle.cadence import CADENCES
+from nba_forecast.lifecycle.policy import Policy, Step
+from pipelines import COMPONENT_OF_STEP, pipelines
 
 NO_CACHE = {
     "collect-predictions",
@@ -21,6 +23,8 @@ NO_CACHE = {
     "retrain-lstm",
     "validate-challenger",
     "register-version",
+    "decide-rollout",
+    "roll-forward",
 }
 
 
@@ -63,17 +67,41 @@ def test_continuous_improvement_gates(tmp_path: Path) -> None:
         for _, t in tasks
         if "triggerPolicy" in t
     }
-    assert set(gates) == {"coverage-drifted", "retrained", "validation-passed"}
+    assert set(gates) == {
+        "coverage-drifted",
+        "recalibrated",
+        "analogs-added",
+        "retrained",
+        "validation-passed",
+    }
     assert "collect-predictions-Output" in gates["coverage-drifted"]
     assert "retrain-lstm-Output" in gates["retrained"] and "!= ''" in gates["retrained"]
     assert "validate-challenger-Output" in gates["validation-passed"]
     # rollout only inside the validation gate, which is inside the retrained gate
     nested = spec["components"]
-    passed = next(c for c in nested.values() if "rollout-ab" in c.get("dag", {}).get("tasks", {}))
-    assert "register-version" in passed["dag"]["tasks"]
+    passed = next(
+        c for c in nested.values() if "register-version" in c.get("dag", {}).get("tasks", {})
+    )
+    assert "rollout-ab" in passed["dag"]["tasks"]
 
 
-@pytest.mark.parametrize("name", ["continuous_improvement", "retraining"])
+def test_one_pipeline_per_cadence_named_after_its_step() -> None:
+    assert {c.step.value for c in CADENCES} | {"continuous_improvement"} == set(pipelines())
+
+
+@pytest.mark.parametrize("step", [Step.RECALIBRATE, Step.UPDATE_DEJAVU, Step.RETRAIN])
+def test_pipeline_runs_the_policy_chain(step: Step, tmp_path: Path) -> None:
+    """The KFP pipeline of a step that makes a version runs exactly the chain that the CLI
+    and the replay run (``Policy.chain``), in nested gates."""
+    spec, _ = compiled(step.value, tmp_path)
+    components = {name for name, _ in all_tasks(spec) if not name.startswith("condition-")}
+    expected = {COMPONENT_OF_STEP[s].replace("_", "-") for s in (step, *Policy().chain(step))}
+    if step is Step.RECALIBRATE:
+        expected.add("collect-predictions")  # the drift gate before it
+    assert components == expected
+
+
+@pytest.mark.parametrize("name", ["continuous_improvement", "retrain"])
 def test_retrain_runs_on_a_gpu_node(name: str, tmp_path: Path) -> None:
     spec, platform = compiled(name, tmp_path)
     resources = spec["deploymentSpec"]["executors"]["exec-retrain-lstm"]["container"]["resources"]

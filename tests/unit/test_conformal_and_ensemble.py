@@ -13,7 +13,7 @@ from nba_forecast.data.pregame import pregame_features
 from nba_forecast.data.simulate import DriftSchedule, simulate_games
 from nba_forecast.models.base import NotFittedError
 from nba_forecast.models.baselines import DampedPersistence, LinearForecaster, Persistence
-from nba_forecast.models.conformal import AbsoluteResidualConformal, ConformalForecaster
+from nba_forecast.models.conformal import AbsoluteResidualConformal
 from nba_forecast.models.dejavu import Dejavu
 from nba_forecast.models.ensemble import HalftimeEnsemble, simplex_least_squares
 from nba_forecast.models.inputs import design_matrix
@@ -29,9 +29,9 @@ def exchangeable() -> dict[str, np.ndarray]:
 
 def test_split_conformal_covers_95_percent_on_exchangeable_games(exchangeable: dict) -> None:
     X, y = exchangeable["X"], exchangeable["y"]
-    model = ConformalForecaster(DampedPersistence().fit(X[:4000], y[:4000]))
-    model.conformalize(X[4000:6000], y[4000:6000])
-    _forecast, lower, upper = model.predict_interval(X[6000:])
+    model = DampedPersistence().fit(X[:4000], y[:4000])
+    conformal = AbsoluteResidualConformal().conformalize(y[4000:6000], model.predict(X[4000:6000]))
+    lower, upper = conformal.interval(model.predict(X[6000:]))
     covered = ((y[6000:] >= lower) & (y[6000:] <= upper)).sum()
     n = len(y) - 6000
     # two-sided binomial test at 1%: calibration noise adds variance, so widen by sqrt(2)
@@ -136,7 +136,7 @@ def fitted_ensemble(shipped_games: pd.DataFrame) -> dict:
         "lstm": LSTMForecaster(max_epochs=3),
     }
     ensemble = HalftimeEnsemble(components)
-    ensemble.fit(X[:2500], y[:2500], X[2500:3500], y[2500:3500], games.iloc[:2500])
+    ensemble.fit(X[:2500], y[:2500], X[2500:3500], y[2500:3500], info=games.iloc[:2500])
     ensemble.conformalize(X[3500:4500], y[3500:4500])
     return {"model": ensemble, "X": X[4500:4800], "y": y[4500:4800]}
 
@@ -146,12 +146,14 @@ def test_ensemble_predicts_forecast_interval_components_and_analogs(fitted_ensem
     weights = model.weights
     assert set(weights) == {"damped_persistence", "linear", "dejavu", "lstm"}
     assert sum(weights.values()) == pytest.approx(1.0)
-    details = model.predict(X, return_details=True, n_analogs=3)
+    details = model.predict_details(X)
     assert (details.lower < details.forecast).all() and (details.forecast < details.upper).all()
     combined = sum(weights[name] * f for name, f in details.components.items())
     np.testing.assert_allclose(details.forecast, combined)
     np.testing.assert_allclose(model.predict(X), details.forecast)
-    assert details.analogs is not None and len(details.analogs) == 3 * len(X)
+    analogs = model.analogs(X, n_analogs=3)
+    assert analogs is not None and len(analogs) == 3 * len(X)
+    assert set(analogs["game_id"]) <= set(model.components["dejavu"].ids_)
     width = (details.upper - details.lower).mean()
     assert 15 < width < 26
 
@@ -159,9 +161,10 @@ def test_ensemble_predicts_forecast_interval_components_and_analogs(fitted_ensem
 def test_ensemble_save_load_and_online_update(fitted_ensemble: dict, tmp_path: Path) -> None:
     model, X, y = fitted_ensemble["model"], fitted_ensemble["X"], fitted_ensemble["y"]
     loaded = HalftimeEnsemble.load(model.save(tmp_path / "ensemble"))
-    a, b = model.predict(X, return_details=True), loaded.predict(X, return_details=True)
+    a, b = model.predict_details(X), loaded.predict_details(X)
     np.testing.assert_array_equal(a.forecast, b.forecast)
     np.testing.assert_array_equal(a.upper, b.upper)
+    pd.testing.assert_frame_equal(model.analogs(X), loaded.analogs(X))
     loaded.update(y, b.forecast)
     assert loaded.conformal_.n_updates_ == len(y)
 

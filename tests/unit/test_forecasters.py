@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +39,26 @@ def data(games: pd.DataFrame) -> dict[str, Any]:
 
 
 def _fit(name: str, data: dict[str, Any]) -> Any:
-    model = FACTORIES[name]()
-    if name == "dejavu":
-        return model.fit(data["X"], data["y"], data["info"])
-    return model.fit(data["X"], data["y"])
+    """Every forecaster is fitted the same way: training games, validation games, game info."""
+    X, y = data["X"], data["y"]
+    return FACTORIES[name]().fit(
+        X[:2500], y[:2500], X_val=X[2500:], y_val=y[2500:], info=data["info"].iloc[:2500]
+    )
 
 
 @pytest.mark.parametrize("name", FACTORIES)
 def test_contract(name: str, data: dict[str, Any], tmp_path: Path) -> None:
+    unfitted = FACTORIES[name]()
+    keywords = inspect.signature(unfitted.fit).parameters
+    for extra in ("X_val", "y_val", "info"):
+        assert keywords[extra].kind is inspect.Parameter.KEYWORD_ONLY
+        assert keywords[extra].default is None
     with pytest.raises(NotFittedError, match="fit"):
-        FACTORIES[name]().predict(data["X_new"])
+        unfitted.predict(data["X_new"])
+    with pytest.raises(NotFittedError, match="fit"):
+        unfitted.save(tmp_path / "unfitted")
     model = _fit(name, data)
+    assert isinstance(model, type(unfitted))  # fit returns self
     forecast = model.predict(data["X_new"])
     assert forecast.shape == (400,) and np.isfinite(forecast).all()
     # forecasts stay near the current margin: a 6-minute change is rarely beyond 15 points
@@ -89,8 +99,8 @@ def test_target_must_match(name: str, data: dict[str, Any]) -> None:
 
 
 def test_dejavu_returns_explainable_analogs(data: dict[str, Any], games: pd.DataFrame) -> None:
-    model = _fit("dejavu", data)
-    forecast, analogs = model.predict(data["X_new"][:3], return_analogs=True, n_analogs=4)
+    model = Dejavu(k=50).fit(data["X"], data["y"], info=data["info"])
+    analogs = model.analogs(data["X_new"][:3], n_analogs=4)
     assert list(analogs.columns) == ANALOG_COLUMNS and len(analogs) == 12
     first = analogs[analogs["query"] == 0]
     assert first["distance"].is_monotonic_increasing
@@ -99,7 +109,8 @@ def test_dejavu_returns_explainable_analogs(data: dict[str, Any], games: pd.Data
         assert known.loc[row.game_id, "m_24"] == row.m_24
         assert known.loc[row.game_id, "home_team"] == row.home_team
         assert pd.Timestamp(known.loc[row.game_id, "game_date"]).date() == row.game_date
-    np.testing.assert_allclose(forecast, model.predict(data["X_new"][:3]))
+    with pytest.raises(ValueError, match="n_analogs"):
+        model.analogs(data["X_new"][:3], n_analogs=0)
 
 
 @pytest.mark.parametrize("metric", ["l1", "l2"])
@@ -121,7 +132,9 @@ def test_dejavu_search_is_exact(metric: str, data: dict[str, Any]) -> None:
 
 def test_dejavu_incremental_dedupe_and_window(data: dict[str, Any]) -> None:
     info = data["info"]
-    model = Dejavu(k=10, max_games=2500).fit(data["X"][:2000], data["y"][:2000], info.iloc[:2000])
+    model = Dejavu(k=10, max_games=2500).fit(
+        data["X"][:2000], data["y"][:2000], info=info.iloc[:2000]
+    )
     assert model.size == 2000
     model.add_games(data["X"][1500:3000], data["y"][1500:3000], info.iloc[1500:3000])
     assert model.size == 2500  # 3000 distinct games, the 500 oldest dropped
@@ -130,7 +143,7 @@ def test_dejavu_incremental_dedupe_and_window(data: dict[str, Any]) -> None:
     kept = dates[dates.index.isin(model.ids_)]
     dropped = dates[~dates.index.isin(model.ids_)]
     assert len(dropped) == 500 and dropped.max() <= kept.min()  # the oldest went
-    aged = Dejavu(k=10, max_age_days=30).fit(data["X"], data["y"], info)
+    aged = Dejavu(k=10, max_age_days=30).fit(data["X"], data["y"], info=info)
     dates = pd.to_datetime(info["game_date"])
     recent = (dates >= dates.max() - pd.Timedelta(days=30)).sum()
     assert recent + dates.isna().sum() == aged.size  # undated games cannot age out
@@ -149,14 +162,15 @@ def test_dejavu_bad_parameters(data: dict[str, Any]) -> None:
 
 
 def test_lstm_stops_early_on_validation_and_warm_starts(data: dict[str, Any]) -> None:
+    X, y = data["X"], data["y"]
     model = LSTMForecaster(max_epochs=40, patience=2, random_state=1)
-    model.fit(data["X"][:2500], data["y"][:2500], data["X"][2500:], data["y"][2500:])
+    model.fit(X[:2500], y[:2500], X_val=X[2500:], y_val=y[2500:])
     assert len(model.history_) < 40
     assert np.argmin(model.history_) == len(model.history_) - 3  # best epoch, then 2 stale
     before = model.predict(data["X_new"])
     model.warm_start = True
     model.max_epochs = 1
-    model.fit(data["X"][:2500], data["y"][:2500], data["X"][2500:], data["y"][2500:])
+    model.fit(X[:2500], y[:2500], X_val=X[2500:], y_val=y[2500:])
     after = model.predict(data["X_new"])
     assert not np.array_equal(before, after)
     assert np.abs(after - before).mean() < 1.0  # continued from the weights, not restarted
@@ -185,3 +199,65 @@ def test_lstm_trains_on_cuda(data: dict[str, Any]) -> None:
         pytest.skip("no CUDA device")
     model = LSTMForecaster(max_epochs=2, device="cuda").fit(data["X"], data["y"])
     assert np.isfinite(model.predict(data["X_new"])).all()
+
+
+def test_dejavu_with_games_adds_only_new_games_to_a_copy(data: dict[str, Any]) -> None:
+    X, y, info, queries = data["X"], data["y"], data["info"], data["X_new"][:50]
+    model = Dejavu(k=20).fit(X[:2000], y[:2000], info=info.iloc[:2000])
+    ids, changes, before = model.ids_.copy(), model.changes_.copy(), model.predict(queries)
+    # 500 known games (their margins altered: skipped, not replaced) and 1000 new ones
+    y_late = y[1500:3000].copy()
+    y_late[:500] += 7.0
+    extended, added = model.with_games(X[1500:3000], y_late, info.iloc[1500:3000])
+    assert added == 1000 and extended.size == 3000
+    assert set(extended.ids_) == set(ids) | set(info["game_id"].astype(str).iloc[2000:3000])
+    where = {game_id: i for i, game_id in enumerate(extended.ids_)}
+    np.testing.assert_array_equal(extended.changes_[[where[i] for i in ids]], changes)
+    # the original is untouched and shares no array with the copy
+    np.testing.assert_array_equal(model.ids_, ids)
+    np.testing.assert_array_equal(model.predict(queries), before)
+    assert not np.shares_memory(model.paths_, extended.paths_)
+    same, none = model.with_games(X[:100], y[:100], info.iloc[:100])
+    assert none == 0 and same is not model
+    np.testing.assert_array_equal(same.predict(queries), before)
+    windowed, added = (
+        Dejavu(k=20, max_games=2200)
+        .fit(X[:2000], y[:2000], info=info.iloc[:2000])
+        .with_games(X[2000:2500], y[2000:2500], info.iloc[2000:2500])
+    )
+    assert added == 500 and windowed.size == 2200  # the sliding window applies
+
+
+def test_dejavu_with_games_bad_input(data: dict[str, Any]) -> None:
+    X, y, info = data["X"], data["y"], data["info"]
+    with pytest.raises(NotFittedError, match="fit"):
+        Dejavu().with_games(X[:10], y[:10], info.iloc[:10])
+    model = Dejavu(k=20).fit(X[:500], y[:500], info=info.iloc[:500])
+    with pytest.raises(ValueError, match="rows for"):
+        model.with_games(X[500:510], y[500:510], info.iloc[500:505])
+    with pytest.raises(ValueError, match="lacks column"):
+        model.with_games(X[500:510], y[500:510], info.iloc[500:510].drop(columns="game_id"))
+    with pytest.raises(ValueError, match="info"):
+        model.with_games(X[500:510], y[500:510], None)  # type: ignore[arg-type]
+
+
+def test_lstm_warm_copy_leaves_the_original_alone(data: dict[str, Any]) -> None:
+    X, y, queries = data["X"], data["y"], data["X_new"]
+    with pytest.raises(NotFittedError, match="fit"):
+        LSTMForecaster().warm_copy()
+    original = LSTMForecaster(max_epochs=2, random_state=1)
+    original.fit(X[:2500], y[:2500], X_val=X[2500:], y_val=y[2500:])
+    before = original.predict(queries)
+    copy = original.warm_copy()
+    assert copy.warm_start and not original.warm_start
+    np.testing.assert_array_equal(copy.predict(queries), before)
+    for mine, theirs in zip(
+        original.network_.parameters(), copy.network_.parameters(), strict=True
+    ):
+        assert mine.data_ptr() != theirs.data_ptr()
+    copy.max_epochs = 1
+    copy.fit(X[:2500], y[:2500], X_val=X[2500:], y_val=y[2500:])
+    after = copy.predict(queries)
+    assert not np.array_equal(after, before)
+    assert np.abs(after - before).mean() < 1.0  # continued from the copied weights
+    np.testing.assert_array_equal(original.predict(queries), before)

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 from nba_forecast.lifecycle import gitops
-from nba_forecast.lifecycle.rollout import Rollout, RolloutConfig, assign_arm, msprt_p_value
-from nba_forecast.lifecycle.schedules import CADENCES, cadence, due_steps
+from nba_forecast.lifecycle.cadence import CADENCES, cadence, due_steps
+from nba_forecast.lifecycle.gitops import GitOpsTarget
+from nba_forecast.lifecycle.policy import FollowUp, Policy, Step
+from nba_forecast.lifecycle.rollout import Rollout, RolloutConfig, msprt_p_value
+from nba_forecast.routing import Routing, assign_arm
 
 
 def test_arms_are_sticky_and_ramp_only_moves_a_to_b() -> None:
@@ -98,58 +101,73 @@ def test_bad_rollout_config() -> None:
 
 
 def test_gitops_commits_routing_once(tmp_path: Path) -> None:
-    repo = tmp_path / "gitops"
-    first = gitops.commit_routing(
-        repo,
-        "production",
-        production="a" * 16,
-        challenger="b" * 16,
-        share_b=0.1,
-        salt="s",
-        message="A/B start",
-    )
-    again = gitops.commit_routing(
-        repo,
-        "production",
-        production="a" * 16,
-        challenger="b" * 16,
-        share_b=0.1,
-        salt="s",
-        message="A/B start",
-    )
+    target = GitOpsTarget(tmp_path / "gitops", "production")
+    routing = Routing("a" * 16, "b" * 16, 0.1, "s")
+    first = target.commit(routing, "A/B start")
+    again = target.commit(routing, "A/B start")
     assert first is not None and again is None  # same state: no new commit
-    assert gitops.read_routing(repo, "production") == {
-        "production": "a" * 16,
-        "challenger": "b" * 16,
-        "challenger_share": 0.1,
-        "salt": "s",
-    }
-    gitops.commit_routing(
-        repo,
-        "production",
-        production="b" * 16,
-        challenger=None,
-        share_b=0.0,
-        salt="",
-        message="promote b",
-    )
-    log = gitops._git(repo, "log", "--format=%s")
+    assert target.read() == routing
+    assert Routing.read(target.routing_path) == routing
+    target.commit(Routing("b" * 16), "promote b")
+    log = gitops._git(target.repo, "log", "--format=%s")
     assert log.splitlines() == ["promote b", "A/B start"]
 
 
+def test_routing_arms_and_bad_input(tmp_path: Path) -> None:
+    routing = Routing("a" * 16, "b" * 16, 0.5, "salt")
+    arms = {g: routing.arm(g) for g in (f"g{i}" for i in range(1000))}
+    assert {routing.version_for(a) for a in arms.values()} == {"a" * 16, "b" * 16}
+    assert all(arms[g] == assign_arm(g, "salt", 0.5) for g in arms)
+    assert Routing("a" * 16).arm("g1") == "A"  # no challenger: everyone on production
+    assert Routing.from_json(routing.to_json()) == routing
+    mounted = tmp_path / "routing.json"  # the ConfigMap key as the Pod sees it
+    mounted.write_text(routing.to_json())
+    assert Routing.read(mounted) == routing
+    for text, message in [
+        ("not json", "not JSON"),
+        ("[1, 2]", "'production'"),
+        ('{"production": "a", "challenger_share": 2}', "not in \\[0, 1\\]"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Routing.from_json(text)
+    broken = tmp_path / "model-routing.yaml"
+    broken.write_text("apiVersion: v1\nkind: ConfigMap\ndata: {}\n")
+    with pytest.raises(ValueError, match=r"no routing\.json key"):
+        Routing.read(broken)
+
+
+def test_policy_chains() -> None:
+    policy = Policy()
+    assert policy.chain(Step.RETRAIN) == (Step.VALIDATE, Step.REGISTER, Step.START_ROLLOUT)
+    assert policy.chain(Step.UPDATE_DEJAVU) == (Step.START_ROLLOUT,)
+    assert policy.chain(Step.RECALIBRATE) == (Step.ROLL_FORWARD,)
+    assert policy.blocked_by_rollout(Step.RETRAIN) and not policy.blocked_by_rollout(Step.MONITOR)
+    cautious = Policy(follow_ups={Step.RECALIBRATE: FollowUp.CANDIDATE})
+    assert cautious.chain(Step.RECALIBRATE) == ()
+    with pytest.raises(KeyError, match="makes no version"):
+        policy.chain(Step.MONITOR)
+
+
 def test_cadence_table() -> None:
-    assert [c.step for c in CADENCES] == ["monitor", "recalibrate", "update-dejavu", "retrain"]
+    assert [c.step for c in CADENCES] == [
+        "monitor",
+        "decide_rollout",
+        "recalibrate",
+        "update_dejavu",
+        "retrain",
+    ]
     assert cadence("monitor").cron == "0 0 * * * *"
     assert all(len(c.cron.split()) == 6 for c in CADENCES)
     monday = dt.datetime(2026, 11, 30, 9, tzinfo=dt.UTC)
     assert due_steps(monday - dt.timedelta(days=1), monday) == [
         "monitor",
+        "decide_rollout",
         "recalibrate",
-        "update-dejavu",
+        "update_dejavu",
     ]
     assert due_steps(
         dt.datetime(2026, 11, 30, 23, tzinfo=dt.UTC), dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
-    ) == ["monitor", "recalibrate", "retrain"]
+    ) == ["monitor", "decide_rollout", "recalibrate", "retrain"]
     assert due_steps(monday, monday + dt.timedelta(minutes=5)) == []
     with pytest.raises(KeyError, match="no cadence"):
         cadence("deploy")

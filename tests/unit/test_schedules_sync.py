@@ -8,7 +8,6 @@ from typer.testing import CliRunner
 from nba_forecast.cli import app
 from nba_forecast.lifecycle.schedules import (
     CADENCES,
-    PIPELINE_OF_STEP,
     RecurringRun,
     load_schedules,
     plan_sync,
@@ -21,9 +20,9 @@ runner = CliRunner()
 
 def test_the_schedules_file_matches_the_cadence_table() -> None:
     declared = {run.pipeline: run for run in load_schedules(FILE)}
-    assert set(declared) == set(PIPELINE_OF_STEP.values())
+    assert set(declared) == {c.step.value for c in CADENCES}
     for cadence in CADENCES:
-        run = declared[PIPELINE_OF_STEP[cadence.step]]
+        run = declared[cadence.step.value]
         assert run.cron == cadence.cron
         assert run.max_concurrency == 1 and run.no_catchup
 
@@ -75,7 +74,7 @@ def test_bad_schedule_files(tmp_path: Path, text: str, message: str) -> None:
 
 def test_schedules_list_and_unreachable_cluster() -> None:
     listed = runner.invoke(app, ["schedules", "list", "--file", str(FILE)])
-    assert listed.exit_code == 0 and "nbaf-retraining-" in listed.output
+    assert listed.exit_code == 0 and "nbaf-retrain-" in listed.output
     sync = runner.invoke(
         app, ["schedules", "sync", "--host", "http://127.0.0.1:1", "--file", str(FILE), "--dry-run"]
     )

@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,40 @@ class PromotionEntry:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class VersionManifest:
+    """What the registry knows of one version; ``data_window`` says which games it saw
+    (``trained_to``: the last training game's date; ``recalibrated_to``: the end of the
+    recalibration window), ``metrics`` what it measured when registered."""
+
+    version: str
+    files: dict[str, str]
+    parent: str | None = None
+    data_window: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    code_version: str = ""
+    created_at: str = ""
+
+    @property
+    def trained_to(self) -> str | None:
+        value = self.data_window.get("trained_to")
+        return None if value is None else str(value)
+
+    @property
+    def recalibrated_to(self) -> str | None:
+        value = self.data_window.get("recalibrated_to")
+        return None if value is None else str(value)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> VersionManifest:
+        data = json.loads(text)
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+
 def tree_files(directory: Path) -> dict[str, str]:
     """Relative path -> sha256 of every file under ``directory``."""
     if not directory.is_dir():
@@ -91,13 +125,11 @@ class Registry:
         self.store = store
 
     @classmethod
-    def open(cls, url: str | None = None) -> Registry:
-        """The registry at ``url``, else ``NBA_FORECAST_REGISTRY_URL`` (default: a directory
-        under ``NBA_FORECAST_HOME``)."""
-        from nba_forecast.settings import Settings
+    def open(cls, url: str, *, endpoint_url: str | None = None) -> Registry:
+        """The registry at ``url`` (file:// or s3://; ``endpoint_url`` for MinIO)."""
         from nba_forecast.storage.object_store import open_store
 
-        return cls(open_store(url or Settings().resolved_registry_url()))
+        return cls(open_store(url, endpoint_url=endpoint_url))
 
     # -- versions ------------------------------------------------------------------------
     def register(
@@ -107,7 +139,7 @@ class Registry:
         parent: str | None = None,
         data_window: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> VersionManifest:
         """Upload a model directory as an immutable version; returns its manifest. The same
         content always gives the same version (no "already exists" failure)."""
         files = tree_files(model_dir)
@@ -121,43 +153,43 @@ class Registry:
             self.store.put(
                 f"versions/{version}/files/{relative}", (model_dir / relative).read_bytes()
             )
-        manifest = {
-            "version": version,
-            "files": files,
-            "parent": parent,
-            "data_window": data_window or {},
-            "metrics": metrics or {},
-            "code_version": nba_forecast.__version__,
-            "created_at": _now(),
-        }
-        body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        manifest = VersionManifest(
+            version,
+            files,
+            parent,
+            data_window or {},
+            metrics or {},
+            nba_forecast.__version__,
+            _now(),
+        )
+        body = manifest.to_json().encode()
         if not self.store.put_if_absent(f"versions/{version}/manifest.json", body):
             return self.manifest(version)  # registered concurrently: same content
         logger.info("registered version %s (%d files)", version, len(files))
         return manifest
 
-    def _manifest_or_none(self, version: str) -> dict[str, Any] | None:
+    def _manifest_or_none(self, version: str) -> VersionManifest | None:
         try:
             return self.manifest(version)
         except RegistryError:
             return None
 
-    def manifest(self, version: str) -> dict[str, Any]:
+    def manifest(self, version: str) -> VersionManifest:
         if not VERSION_PATTERN.fullmatch(version):
             raise RegistryError(f"{version!r} is not a version id ({ID_LENGTH} hex digits)")
         try:
-            return json.loads(self.store.get(f"versions/{version}/manifest.json"))
+            return VersionManifest.from_json(self.store.get(f"versions/{version}/manifest.json"))
         except ObjectNotFound:
             raise RegistryError(f"no version {version} in {self.store.url}") from None
 
-    def versions(self) -> list[dict[str, Any]]:
+    def versions(self) -> list[VersionManifest]:
         """Every registered version, oldest first."""
         manifests = [
-            json.loads(self.store.get(key))
+            VersionManifest.from_json(self.store.get(key))
             for key in self.store.list("versions/")
             if key.endswith("/manifest.json")
         ]
-        return sorted(manifests, key=lambda m: (m["created_at"], m["version"]))
+        return sorted(manifests, key=lambda m: (m.created_at, m.version))
 
     def resolve(self, name: str) -> str:
         """A version id, or the version an alias points at."""
@@ -167,14 +199,14 @@ class Registry:
         if not VERSION_PATTERN.fullmatch(name):
             known = ", ".join(sorted(aliases)) or "none yet"
             raise RegistryError(f"no alias or version {name!r} (aliases: {known})")
-        return self.manifest(name)["version"]
+        return self.manifest(name).version
 
     def pull(self, name: str, destination: Path) -> Path:
         """Download a version (or an alias's version) and check every file's hash."""
         version = self.resolve(name)
         manifest = self.manifest(version)
         destination.mkdir(parents=True, exist_ok=True)
-        for relative, sha in manifest["files"].items():
+        for relative, sha in manifest.files.items():
             data = self.store.get(f"versions/{version}/files/{relative}")
             if hashlib.sha256(data).hexdigest() != sha:
                 raise RegistryError(f"version {version}: {relative} is corrupt (hash mismatch)")
@@ -185,7 +217,7 @@ class Registry:
 
     def verify(self, version: str) -> None:
         """Raise if any file of a visible version is missing or altered."""
-        for relative, sha in self.manifest(version)["files"].items():
+        for relative, sha in self.manifest(version).files.items():
             try:
                 data = self.store.get(f"versions/{version}/files/{relative}")
             except ObjectNotFound:

@@ -12,14 +12,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from nba_forecast.lifecycle.replay import ReplayResult, monthly_table
+from nba_forecast.replay.driver import ReplayResult, monthly_table
 
 FIGURE = "replay.png"
 ROLLING_GAMES = 100
+EVENT_KINDS = (
+    "promote",
+    "rollback",
+    "ramp",
+    "recalibrate",
+    "roll_forward",
+    "update_dejavu",
+    "retrain",
+    "validate",
+    "start_rollout",
+)
 MARKS = {
     "promote": ("green", "promotion"),
     "rollback": ("red", "rollback"),
-    "recalibration": ("purple", "recalibration"),
+    "roll_forward": ("purple", "recalibration rolled forward"),
 }
 
 
@@ -84,10 +95,7 @@ def write_replay_report(
     events += [
         f"| {e['date']} | {e['kind']} | {e['version']} | {e['detail']} |" for e in continuous.events
     ]
-    counts = {
-        kind: continuous.count(kind)
-        for kind in ("promote", "rollback", "recalibration", "update-dejavu", "retrain")
-    }
+    counts = {kind: continuous.count(kind) for kind in EVENT_KINDS}
     text = (
         "\n\n".join(
             [

@@ -1,0 +1,169 @@
+"""The steps that change what serves: mark a validated candidate, start an A/B rollout,
+decide it from what the servers logged, or roll a version forward at once. Each moves the
+registry aliases and commits the resulting routing to the GitOps repository, which the
+server Pods mount.
+
+The running rollout's state (``rollouts/current.json``) lives in the lifecycle state store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pandas as pd
+
+from nba_forecast.lifecycle.context import Context, StepResult
+from nba_forecast.lifecycle.policy import Step
+from nba_forecast.lifecycle.rollout import Rollout
+from nba_forecast.routing import Routing
+from nba_forecast.storage.object_store import ObjectNotFound
+from nba_forecast.storage.registry import RegistryError
+
+ROLLOUT_KEY = "rollouts/current.json"
+DECISION_LOOKBACK = dt.timedelta(days=365)
+
+
+def rollout_state(ctx: Context) -> Rollout | None:
+    try:
+        return Rollout.from_json(ctx.state.get(ROLLOUT_KEY).decode())
+    except ObjectNotFound:
+        return None
+
+
+def running_rollout(ctx: Context) -> Rollout | None:
+    state = rollout_state(ctx)
+    return state if state is not None and state.decision is None else None
+
+
+def publish_routing(ctx: Context, message: str) -> Routing:
+    """The routing that follows from the aliases and the running rollout, committed."""
+    live = running_rollout(ctx)
+    routing = Routing(
+        ctx.registry.resolve("production"),
+        live.challenger if live else None,
+        live.share_b if live else 0.0,
+        live.salt if live else "",
+    )
+    ctx.gitops.commit(routing, message)
+    return routing
+
+
+def _save(ctx: Context, state: Rollout, message: str) -> None:
+    ctx.state.put(ROLLOUT_KEY, state.to_json().encode())
+    publish_routing(ctx, message)
+
+
+def register(ctx: Context, as_of: dt.datetime, *, candidate: str, report: str = "") -> StepResult:
+    """Record the validated candidate under the ``candidate`` alias (idempotent)."""
+    version = ctx.registry.resolve(candidate)
+    if ctx.registry.aliases().get("candidate") != version:
+        ctx.registry.promote("candidate", version, reason="validated", report=report or None)
+    return StepResult(Step.REGISTER, f"candidate {version} validated", version)
+
+
+def start_rollout(
+    ctx: Context,
+    as_of: dt.datetime,
+    *,
+    candidate: str = "candidate",
+    share: float | None = None,
+    report: str = "",
+) -> StepResult:
+    """Begin an A/B test of ``candidate`` against production at ``share`` of the games."""
+    production = ctx.registry.resolve("production")
+    challenger = ctx.registry.resolve(candidate)
+    if challenger == production:
+        raise RegistryError(f"{challenger} is already production")
+    live = running_rollout(ctx)
+    if live is not None and live.challenger == challenger:  # re-running changes nothing
+        return StepResult(Step.START_ROLLOUT, f"A/B of {challenger} already running", challenger)
+    if live is not None:
+        raise RegistryError(
+            f"an A/B test of {live.challenger} is running at {live.share_b:.0%}; "
+            "it must be decided before another starts"
+        )
+    first = ctx.policy.first_share if share is None else share
+    ramp = tuple(sorted({first, *(s for s in ctx.policy.rollout.ramp if s > first)}))
+    state = Rollout(
+        production,
+        challenger,
+        salt=f"{challenger}-{as_of.date()}",
+        config=dataclasses.replace(ctx.policy.rollout, ramp=ramp),
+        started_at=as_of.isoformat(),
+    )
+    message = f"A/B start: {challenger} at {state.share_b:.0%} against {production}"
+    _save(ctx, state, message + (f"\n\n{report}" if report else ""))
+    return StepResult(Step.START_ROLLOUT, message, challenger, {"share": state.share_b}, state)
+
+
+def paired_forecasts(joined: pd.DataFrame, state: Rollout) -> pd.DataFrame:
+    """One row per game scored by both the challenger and another version in the same
+    request (served + shadow): game_id, actual, champion, challenger, latency_ms."""
+    rows = (
+        joined[joined["predicted_at"] >= pd.Timestamp(state.started_at)]
+        if state.started_at
+        else joined
+    )
+    mine = rows["model_version"] == state.challenger
+    challenger = rows[mine].drop_duplicates("game_id")
+    champion = rows[~mine].drop_duplicates("game_id")
+    pairs = challenger.merge(champion, on="game_id", suffixes=("", "_champion"))
+    pairs = pairs.sort_values(["predicted_at", "game_id"], kind="stable")
+    return pd.DataFrame(
+        {
+            "game_id": pairs["game_id"].astype(str),
+            "actual": pairs["actual"].astype(float),
+            "champion": pairs["forecast_champion"].astype(float),
+            "challenger": pairs["forecast"].astype(float),
+            "latency_ms": pairs["latency_ms"].astype(float),
+        }
+    )
+
+
+def _act(ctx: Context, state: Rollout, action: str) -> None:
+    if action == "promote":
+        ctx.registry.promote("production", state.challenger, reason=f"A/B won: {state.reason}")
+    elif action == "rollback":
+        ctx.registry.promote("candidate", state.champion, reason=f"A/B rolled back: {state.reason}")
+
+
+def decide_rollout(ctx: Context, as_of: dt.datetime) -> StepResult:
+    """Feed the logged pairs to the running rollout in time order, act on its decision
+    (ramp, promote, roll back) and commit the routing. Games already seen are skipped, so
+    re-running with the same ``as_of`` changes nothing."""
+    state = running_rollout(ctx)
+    if state is None:
+        return StepResult(Step.DECIDE_ROLLOUT, "no A/B test running")
+    actions = []
+    pairs = paired_forecasts(ctx.log.joined(as_of - DECISION_LOOKBACK, as_of), state)
+    for row in pairs.itertuples(index=False):
+        action = state.observe(
+            row.game_id, row.actual, row.champion, row.challenger, row.latency_ms
+        )
+        if action is not None:
+            actions.append(action)
+            _act(ctx, state, action)
+        if state.decision is not None:
+            break
+    verdict = state.decision or f"running at {state.share_b:.0%}"
+    detail = f"A/B {verdict}: {state.challenger} after {state.n} paired games {state.reason}"
+    _save(ctx, state, detail.strip())
+    metrics = {
+        "paired_games": state.n,
+        "share": state.share_b,
+        "p_value": state.p_value,
+        "ramps": actions.count("ramp"),
+    }
+    return StepResult(Step.DECIDE_ROLLOUT, detail.strip(), state.challenger, metrics, state)
+
+
+def roll_forward(
+    ctx: Context, as_of: dt.datetime, *, version: str = "candidate", reason: str = ""
+) -> StepResult:
+    """Promote ``version`` to production at once (no A/B test) and commit the routing."""
+    target = ctx.registry.resolve(version)
+    if ctx.registry.aliases().get("production") != target:
+        ctx.registry.promote("production", target, reason=reason or f"rolled forward at {as_of}")
+    publish_routing(ctx, f"roll forward: production {target}" + (f" ({reason})" if reason else ""))
+    return StepResult(Step.ROLL_FORWARD, f"production {target}", target)

@@ -1,0 +1,1 @@
+"""The replay: a simulated clock driving the deployed lifecycle and serving engine."""
