@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nba_forecast.cli.console import err, fail, out
 from nba_forecast.cli.evaluate import _games_with
+
+if TYPE_CHECKING:
+    from nba_forecast.replay.driver import ReplayResult
 
 DRIFT_SEASON = 2008  # the last season of the simulated drift scenario
 
@@ -31,23 +35,40 @@ def replay(
     ),
 ) -> None:
     """Replay a season as production traffic, frozen vs continuous; print and write a report."""
-    from nba_forecast.data.simulate import midseason_shift
-    from nba_forecast.lifecycle.training import train_ensemble
-    from nba_forecast.replay.driver import ReplayResult, monthly_table, run_replay
     from nba_forecast.replay.report import EVENT_KINDS, write_replay_report
 
+    games, season, title = _scenario(season, data, drift)
+    state = report_dir / "state"  # registry, prediction log (SQLite), GitOps repo
+    if state.exists():
+        shutil.rmtree(state)
+    results = _replay_both(games, season, state)
+    out.print(_monthly_table(results, title))
+    served = results["continuous"]
+    out.print(", ".join(f"{kind}: {served.count(kind)}" for kind in EVENT_KINDS), highlight=False)
+    path = write_replay_report(results["frozen"], served, report_dir, title)
+    out.print(f"report: {path} (and {report_dir / 'replay.png'}); state: {state}", highlight=False)
+
+
+def _scenario(season: int, data: Path | None, drift: bool) -> tuple[pd.DataFrame, int, str]:
+    """The games, the season to replay and the report's title."""
+    from nba_forecast.data.simulate import midseason_shift
+
     if drift:
-        games, season, title = midseason_shift(), DRIFT_SEASON, "Replay: simulated mid-season drift"
-    else:
-        games, title = _games_with(data), f"Replay of {season}-{(season + 1) % 100:02d}"
+        return midseason_shift(), DRIFT_SEASON, "Replay: simulated mid-season drift"
+    games = _games_with(data)
     if season not in set(games["season"].astype(int)):
         raise fail(
             f"season {season} is not in the data (have {games['season'].min()}-"
             f"{games['season'].max()}); add newer games with --data"
         )
-    state = report_dir / "state"  # registry, prediction log (SQLite), GitOps repo
-    if state.exists():
-        shutil.rmtree(state)
+    return games, season, f"Replay of {season}-{(season + 1) % 100:02d}"
+
+
+def _replay_both(games: pd.DataFrame, season: int, state: Path) -> dict[str, ReplayResult]:
+    """Version 1 trained once on the earlier seasons, then the season frozen and continuous."""
+    from nba_forecast.lifecycle.training import train_ensemble
+    from nba_forecast.replay.driver import run_replay
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -57,28 +78,31 @@ def replay(
         transient=True,
     ) as bar:
         task = bar.add_task("training version 1", total=None)
-        history = games[games["season"].astype(int) < season]
         try:
-            base = train_ensemble(history)
+            base = train_ensemble(games[games["season"].astype(int) < season])
         except ValueError as error:
             raise fail(str(error)) from None
         results: dict[str, ReplayResult] = {}
-        for continuous in (False, True):
-            mode = "continuous" if continuous else "frozen"
+        for mode in ("frozen", "continuous"):
             bar.update(task, description=f"replaying {mode}", completed=0)
             results[mode] = run_replay(
                 games,
                 season,
-                continuous=continuous,
+                continuous=mode == "continuous",
                 workdir=state / mode,
                 base=base,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
-    table_data = monthly_table(results["frozen"], results["continuous"])
+    return results
+
+
+def _monthly_table(results: dict[str, ReplayResult], title: str) -> Table:
+    from nba_forecast.replay.driver import monthly_table
+
     table = Table(title=f"{title}: frozen vs continuous")
     for column in ("mode", "month", "games", "MAE", "persistence", "coverage", "width"):
         table.add_column(column, justify="left" if column in ("mode", "month") else "right")
-    for r in table_data.itertuples(index=False):
+    for r in monthly_table(results["frozen"], results["continuous"]).itertuples(index=False):
         table.add_row(
             r.mode,
             r.month,
@@ -89,14 +113,7 @@ def replay(
             f"{r.width:.2f}",
             end_section=r.month == "season",
         )
-    out.print(table)
-    served = results["continuous"]
-    out.print(
-        ", ".join(f"{kind}: {served.count(kind)}" for kind in EVENT_KINDS),
-        highlight=False,
-    )
-    path = write_replay_report(results["frozen"], served, report_dir, title)
-    out.print(f"report: {path} (and {report_dir / 'replay.png'}); state: {state}", highlight=False)
+    return table
 
 
 __all__ = ["replay"]

@@ -21,7 +21,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from nba_forecast.data.splits import order_dates
-from nba_forecast.evaluation.interval_tests import kupiec_pof
+from nba_forecast.evaluation.interval_tests import CoverageTest, kupiec_pof
 from nba_forecast.evaluation.metrics import forecast_metrics
 from nba_forecast.evaluation.paired_tests import diebold_mariano_losses
 from nba_forecast.lifecycle.context import Context, StepResult
@@ -97,6 +97,34 @@ def _interval_metrics(
     return forecast_metrics(y, forecast, lower, upper).as_dict()
 
 
+def _gates(
+    metrics: dict[str, dict[str, Any]],
+    dm_p_value: float,
+    coverage: CoverageTest,
+    alpha: float,
+    config: ValidationConfig,
+) -> tuple[bool, list[str]]:
+    """The four gates (points, coverage, width, Winkler): passed, and one reason each."""
+    point_ok = dm_p_value < config.significance
+    coverage_ok = not coverage.too_many_misses
+    width_ratio = metrics["candidate"]["mean_width"] / metrics["champion"]["mean_width"]
+    width_ok = width_ratio <= 1 + config.width_tolerance
+    winkler_ratio = metrics["candidate"]["winkler"] / metrics["champion"]["winkler"]
+    winkler_ok = winkler_ratio <= 1 + config.winkler_tolerance
+    reasons = [
+        f"point forecasts: candidate MAE {metrics['candidate']['mae']:.3f} vs champion "
+        f"{metrics['champion']['mae']:.3f} (margin {config.margin}): "
+        + ("non-inferior" if point_ok else "not shown to be within the margin"),
+        f"coverage {1 - coverage.miss_rate:.1%} vs target {1 - alpha:.0%}: "
+        + ("ok" if coverage_ok else "significantly below target"),
+        f"mean width {width_ratio:.3f}x the champion's: "
+        + ("ok" if width_ok else f"over {1 + config.width_tolerance:.2f}x"),
+        f"Winkler score {winkler_ratio:.3f}x the champion's: "
+        + ("ok" if winkler_ok else f"over {1 + config.winkler_tolerance:.2f}x"),
+    ]
+    return point_ok and coverage_ok and width_ok and winkler_ok, reasons
+
+
 def validate(
     champion: HalftimeEnsemble,
     candidate: HalftimeEnsemble,
@@ -126,33 +154,10 @@ def validate(
     )
     misses = (y_ < cand.lower) | (y_ > cand.upper)
     coverage = kupiec_pof(misses, candidate.alpha, config.significance)
-    reasons = []
-    point_ok = dm.p_value < config.significance
-    reasons.append(
-        f"point forecasts: candidate MAE {metrics['candidate']['mae']:.3f} vs champion "
-        f"{metrics['champion']['mae']:.3f} (margin {config.margin}): "
-        + ("non-inferior" if point_ok else "not shown to be within the margin")
-    )
-    coverage_ok = not coverage.too_many_misses
-    reasons.append(
-        f"coverage {1 - coverage.miss_rate:.1%} vs target {1 - candidate.alpha:.0%}: "
-        + ("ok" if coverage_ok else "significantly below target")
-    )
-    width_ratio = metrics["candidate"]["mean_width"] / metrics["champion"]["mean_width"]
-    width_ok = width_ratio <= 1 + config.width_tolerance
-    reasons.append(
-        f"mean width {width_ratio:.3f}x the champion's: "
-        + ("ok" if width_ok else f"over {1 + config.width_tolerance:.2f}x")
-    )
-    winkler_ratio = metrics["candidate"]["winkler"] / metrics["champion"]["winkler"]
-    winkler_ok = winkler_ratio <= 1 + config.winkler_tolerance
-    reasons.append(
-        f"Winkler score {winkler_ratio:.3f}x the champion's: "
-        + ("ok" if winkler_ok else f"over {1 + config.winkler_tolerance:.2f}x")
-    )
+    passed, reasons = _gates(metrics, dm.p_value, coverage, candidate.alpha, config)
     return ValidationReport(
         n=len(y_),
-        passed=point_ok and coverage_ok and width_ok and winkler_ok,
+        passed=passed,
         reasons=reasons,
         metrics=metrics,
         dm_statistic=dm.statistic,

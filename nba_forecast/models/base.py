@@ -7,6 +7,7 @@ A model directory holds ``params.json`` (class, parameters, library version) and
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -59,6 +60,19 @@ def check_target(y: ArrayLike, n: int, name: str = "y") -> NDArray[np.float64]:
     return array
 
 
+Matrix = NDArray[np.float64]
+Vector = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class FitExtras:
+    """What ``fit`` passes besides the training games; a forecaster uses what it needs."""
+
+    X_val: ArrayLike | None = None
+    y_val: ArrayLike | None = None
+    info: pd.DataFrame | None = None
+
+
 class Forecaster:
     """Base class: subclasses set ``state_names`` (fitted attributes ending in ``_``).
 
@@ -78,6 +92,12 @@ class Forecaster:
         y_val: ArrayLike | None = None,
         info: pd.DataFrame | None = None,
     ) -> Self:
+        """Check the games, then fit (``_fit`` in each forecaster); returns ``self``."""
+        X_ = check_margins(X)
+        self._fit(X_, check_target(y, len(X_)), FitExtras(X_val, y_val, info))
+        return self
+
+    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
         raise NotImplementedError
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:

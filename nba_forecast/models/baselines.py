@@ -6,15 +6,19 @@ them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nba_forecast.models.base import N_INPUT_MINUTES, Forecaster, check_margins, check_target
-
-if TYPE_CHECKING:
-    import pandas as pd
+from nba_forecast.models.base import (
+    N_INPUT_MINUTES,
+    FitExtras,
+    Forecaster,
+    Matrix,
+    Vector,
+    check_margins,
+)
 
 M18 = N_INPUT_MINUTES - 1  # column of m_18; pre-game features follow it
 
@@ -24,18 +28,8 @@ class Persistence(Forecaster):
 
     state_names: ClassVar[tuple[str, ...]] = ("fitted_",)
 
-    def fit(
-        self,
-        X: ArrayLike,
-        y: ArrayLike,
-        *,
-        X_val: ArrayLike | None = None,
-        y_val: ArrayLike | None = None,
-        info: pd.DataFrame | None = None,
-    ) -> Self:
-        check_target(y, len(check_margins(X)))
+    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
         self.fitted_ = True
-        return self
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         self._require_fitted()
@@ -48,23 +42,13 @@ class DampedPersistence(Forecaster):
 
     state_names: ClassVar[tuple[str, ...]] = ("slope_", "intercept_")
 
-    def fit(
-        self,
-        X: ArrayLike,
-        y: ArrayLike,
-        *,
-        X_val: ArrayLike | None = None,
-        y_val: ArrayLike | None = None,
-        info: pd.DataFrame | None = None,
-    ) -> Self:
-        margins = check_margins(X)
-        target = check_target(y, len(margins))
+    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
+        margins, target = X, y
         if len(margins) < 2 or np.ptp(margins[:, M18]) == 0:
             raise ValueError("damped persistence needs at least 2 games with different m_18")
         design = np.column_stack([margins[:, M18], np.ones(len(margins))])
         (slope, intercept), *_ = np.linalg.lstsq(design, target, rcond=None)
         self.slope_, self.intercept_ = float(slope), float(intercept)
-        return self
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         self._require_fitted()
@@ -82,25 +66,16 @@ class LinearForecaster(Forecaster):
     def __init__(self, *, alpha: float = 10.0) -> None:
         self.alpha = alpha
 
-    def fit(
-        self,
-        X: ArrayLike,
-        y: ArrayLike,
-        *,
-        X_val: ArrayLike | None = None,
-        y_val: ArrayLike | None = None,
-        info: pd.DataFrame | None = None,
-    ) -> Self:
+    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
         if self.alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {self.alpha}")
-        X_ = check_margins(X)
-        change = check_target(y, len(X_)) - X_[:, M18]
+        X_ = X
+        change = y - X_[:, M18]
         mean_x, mean_c = X_.mean(axis=0), change.mean()
         centred = X_ - mean_x
         gram = centred.T @ centred + self.alpha * np.eye(X_.shape[1])
         self.coef_ = np.linalg.solve(gram, centred.T @ (change - mean_c))
         self.intercept_ = float(mean_c - mean_x @ self.coef_)
-        return self
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         self._require_fitted()

@@ -25,7 +25,15 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from nba_forecast.models.base import N_INPUT_MINUTES, Forecaster, check_margins, check_target
+from nba_forecast.models.base import (
+    N_INPUT_MINUTES,
+    FitExtras,
+    Forecaster,
+    Matrix,
+    Vector,
+    check_margins,
+    check_target,
+)
 
 Metric = Literal["l1", "l2"]
 Aggregate = Literal["median", "weighted_mean"]
@@ -148,33 +156,23 @@ class Dejavu(Forecaster):
         return (path * weights).astype(np.float32)
 
     # -- fitting and the database ------------------------------------------------------
-    def fit(
-        self,
-        X: ArrayLike,
-        y: ArrayLike,
-        *,
-        X_val: ArrayLike | None = None,
-        y_val: ArrayLike | None = None,
-        info: pd.DataFrame | None = None,
-    ) -> Self:
+    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
         """Build the database from games ``X`` with halftime margins ``y``. ``info`` (columns
         game_id, game_date, home_team, away_team, aligned with X) makes analogs explainable
         and enables dedupe and the date window. ``X_val``/``y_val`` are not used."""
         self._validate_params()
-        X_ = check_margins(X)
-        y_ = check_target(y, len(X_))
+        X_, y_ = X, y
         self.n_features_in_ = X_.shape[1]
         self.paths_ = self._paths(X_)
         self.changes_ = (y_ - X_[:, N_INPUT_MINUTES - 1]).astype(np.float32)
         self.m18_ = X_[:, N_INPUT_MINUTES - 1].astype(np.float32)
-        for name, value in _info_arrays(info, len(X_), 0).items():
+        for name, value in _info_arrays(extras.info, len(X_), 0).items():
             setattr(self, name, value)
         fit_ids = self.ids_.copy()
         self.coef_ = np.zeros(X_.shape[1] - N_INPUT_MINUTES)
         self._dedupe_and_window()
         if self.correct_features and self.coef_.size:
             self.coef_ = self._fit_correction(X_, y_, fit_ids)
-        return self
 
     def _fit_correction(
         self, X: NDArray[np.float64], y: NDArray[np.float64], fit_ids: NDArray[np.str_]

@@ -12,7 +12,7 @@ import copy
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import ClassVar, Self
 
 import numpy as np
 import torch
@@ -21,15 +21,15 @@ from torch import nn
 
 from nba_forecast.models.base import (
     N_INPUT_MINUTES,
+    FitExtras,
     Forecaster,
+    Matrix,
+    Vector,
     check_margins,
     check_target,
     read_meta,
     write_meta,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -111,21 +111,12 @@ class LSTMForecaster(Forecaster):
             raise ValueError(f"too few games ({len(X)}) to hold out a validation split")
         return X[:cut], y[:cut], X[cut:], y[cut:]
 
-    def fit(
-        self,
-        X: ArrayLike,
-        y: ArrayLike,
-        *,
-        X_val: ArrayLike | None = None,
-        y_val: ArrayLike | None = None,
-        info: pd.DataFrame | None = None,
-    ) -> Self:
+    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
         """Train; early-stop on (X_val, y_val), or on the latest ``validation_fraction`` of
         the games when none is given. With ``warm_start`` a fitted model continues from its
         weights. ``info`` is not used."""
-        X_ = check_margins(X)
-        y_ = check_target(y, len(X_))
-        X_train, y_train, X_valid, y_valid = self._split(X_, y_, X_val, y_val)
+        X_, y_ = X, y
+        X_train, y_train, X_valid, y_valid = self._split(X_, y_, extras.X_val, extras.y_val)
         device = resolve_device(self.device)
         torch.manual_seed(self.random_state)
         generator = torch.Generator().manual_seed(self.random_state)
@@ -145,7 +136,6 @@ class LSTMForecaster(Forecaster):
             self.fit_seconds_,
             device,
         )
-        return self
 
     def _network(self, n_columns: int, device: torch.device) -> _Network:
         """The fitted network to continue from (``warm_start``), else a new one."""

@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field, field_validator
 
-from nba_forecast.serving.engine import ForecastEngine
+from nba_forecast.serving.engine import Forecast, ForecastEngine
 from nba_forecast.serving.live import LiveGame, UpdateRejected
 
 GAME_ID = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -78,43 +78,63 @@ class GameState(BaseModel):
     outcome: float | None
 
 
+class ServerMetrics:
+    """The server's Prometheus metrics, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "nba_halftime_request_seconds", "request latency", ["endpoint"], registry=self.registry
+        )
+        self.served = Counter(
+            "nba_halftime_predictions_total",
+            "forecasts served",
+            ["model_version", "arm"],
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "nba_halftime_fallbacks_total", "degraded forecasts", ["kind"], registry=self.registry
+        )
+        self.spool = Gauge(
+            "nba_halftime_spool_depth", "records waiting for the database", registry=self.registry
+        )
+        self.info = Gauge(
+            "nba_halftime_model_info",
+            "served versions",
+            ["model_version", "role"],
+            registry=self.registry,
+        )
+
+    def respond(self, result: Forecast) -> ForecastResponse:
+        self.served.labels(result.model_version, result.arm).inc()
+        if result.fallback:
+            self.fallbacks.labels(result.fallback.split(":")[0]).inc()
+        return ForecastResponse(**{k: getattr(result, k) for k in ForecastResponse.model_fields})
+
+    def exposition(self, engine: ForecastEngine) -> str:
+        self.spool.set(engine.log.pending())
+        if engine.routing is not None:
+            self.info.labels(engine.routing.production, "production").set(1)
+            if engine.routing.challenger:
+                self.info.labels(engine.routing.challenger, "challenger").set(1)
+        return generate_latest(self.registry).decode()
+
+
 def create_app(engine: ForecastEngine) -> FastAPI:
     app = FastAPI(
         title="nba-forecast",
         version="0.1.0",
         description="NBA halftime margin forecasts at 6:00 left in the 2nd quarter.",
     )
-    games: dict[str, LiveGame] = {}
-    metrics = CollectorRegistry()
-    latency = Histogram(
-        "nba_halftime_request_seconds", "request latency", ["endpoint"], registry=metrics
-    )
-    served = Counter(
-        "nba_halftime_predictions_total",
-        "forecasts served",
-        ["model_version", "arm"],
-        registry=metrics,
-    )
-    fallbacks = Counter(
-        "nba_halftime_fallbacks_total", "degraded forecasts", ["kind"], registry=metrics
-    )
-    spool = Gauge("nba_halftime_spool_depth", "records waiting for the database", registry=metrics)
-    info = Gauge(
-        "nba_halftime_model_info", "served versions", ["model_version", "role"], registry=metrics
-    )
-
-    def respond(result) -> ForecastResponse:  # type: ignore[no-untyped-def]
-        served.labels(result.model_version, result.arm).inc()
-        if result.fallback:
-            fallbacks.labels(result.fallback.split(":")[0]).inc()
-        return ForecastResponse(**{k: getattr(result, k) for k in ForecastResponse.model_fields})
+    metrics = ServerMetrics()
 
     @app.middleware("http")
     async def timed(request: Request, call_next):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
-        latency.labels(getattr(route, "path", "unmatched")).observe(time.perf_counter() - start)
+        path = getattr(route, "path", "unmatched")
+        metrics.latency.labels(path).observe(time.perf_counter() - start)
         return response
 
     @app.post("/v1/predict", response_model=ForecastResponse)
@@ -128,7 +148,16 @@ def create_app(engine: ForecastEngine) -> FastAPI:
             request.back_to_back,
             log=request.game_id is not None,
         )
-        return respond(result)
+        return metrics.respond(result)
+
+    _game_routes(app, engine, metrics)
+    _health_routes(app, engine, metrics)
+    return app
+
+
+def _game_routes(app: FastAPI, engine: ForecastEngine, metrics: ServerMetrics) -> None:
+    """The live game feed: score updates in, the forecast and outcome when they are due."""
+    games: dict[str, LiveGame] = {}
 
     @app.post("/v1/games/{game_id}/score", response_model=GameState)
     def score(game_id: GAME_ID, update: ScoreUpdate) -> GameState:
@@ -149,29 +178,32 @@ def create_app(engine: ForecastEngine) -> FastAPI:
             result = engine.predict(
                 game_id, [float(m) for m in game.margins(18)], game.home_team, game.away_team
             )
-            game.forecast = respond(result)
+            game.forecast = metrics.respond(result)
         if game.halftime_reached and game.outcome is None and game.forecast is not None:
             game.outcome = float(game.margins(24)[24])
             engine.record_outcome(game_id, game.outcome)
-        return state(game)
-
-    def state(game: LiveGame) -> GameState:
-        forecast = game.forecast if isinstance(game.forecast, ForecastResponse) else None
-        minute = min(24, game.elapsed_s // 60)
-        return GameState(
-            game_id=game.game_id,
-            elapsed_s=game.elapsed_s,
-            margins=game.margins(minute),
-            forecast=forecast,
-            outcome=game.outcome,
-        )
+        return _state(game)
 
     @app.get("/v1/games/{game_id}", response_model=GameState)
     def game_state(game_id: GAME_ID) -> GameState:
         if game_id not in games:
             raise HTTPException(404, f"no updates for game {game_id}")
-        return state(games[game_id])
+        return _state(games[game_id])
 
+
+def _state(game: LiveGame) -> GameState:
+    forecast = game.forecast if isinstance(game.forecast, ForecastResponse) else None
+    minute = min(24, game.elapsed_s // 60)
+    return GameState(
+        game_id=game.game_id,
+        elapsed_s=game.elapsed_s,
+        margins=game.margins(minute),
+        forecast=forecast,
+        outcome=game.outcome,
+    )
+
+
+def _health_routes(app: FastAPI, engine: ForecastEngine, metrics: ServerMetrics) -> None:
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -191,11 +223,4 @@ def create_app(engine: ForecastEngine) -> FastAPI:
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus() -> str:
-        spool.set(engine.log.pending())
-        if engine.routing is not None:
-            info.labels(engine.routing.production, "production").set(1)
-            if engine.routing.challenger:
-                info.labels(engine.routing.challenger, "challenger").set(1)
-        return generate_latest(metrics).decode()
-
-    return app
+        return metrics.exposition(engine)
