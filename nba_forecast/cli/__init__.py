@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import typer
 
@@ -24,6 +25,7 @@ from nba_forecast.cli.pipeline import pipeline_app, schedules_app
 from nba_forecast.cli.registry import registry_app
 from nba_forecast.cli.replay import replay
 from nba_forecast.cli.serve import feed, serve
+from nba_forecast.lifecycle.policy import Step
 from nba_forecast.settings import Settings
 
 app = typer.Typer(
@@ -36,18 +38,23 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(db_app, name="db")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(schedules_app, name="schedules")
-app.command("evaluate")(evaluate)
-app.command("replay")(replay)
-app.command("serve")(serve)
-app.command("feed")(feed)
-app.command("bootstrap")(bootstrap_command)
-app.command("collect")(collect_command)
-app.command("recalibrate")(recalibrate_command)
-app.command("update-dejavu")(update_dejavu_command)
-app.command("retrain")(retrain_command)
-app.command("validate")(validate_command)
-app.command("rollout")(rollout_command)
-app.command("monitor")(monitor_command)
+COMMANDS: dict[str, Callable[..., None]] = {
+    "evaluate": evaluate,
+    "replay": replay,
+    "serve": serve,
+    "feed": feed,
+    # one command per lifecycle step, named after it (the step's one spelling)
+    Step.BOOTSTRAP.kebab: bootstrap_command,
+    Step.COLLECT.kebab: collect_command,
+    Step.RECALIBRATE.kebab: recalibrate_command,
+    Step.UPDATE_DEJAVU.kebab: update_dejavu_command,
+    Step.RETRAIN.kebab: retrain_command,
+    Step.VALIDATE.kebab: validate_command,
+    "rollout": rollout_command,  # start_rollout and decide_rollout, and the state
+    Step.MONITOR.kebab: monitor_command,
+}
+for name, command in COMMANDS.items():
+    app.command(name)(command)
 
 
 @app.callback()

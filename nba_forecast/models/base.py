@@ -60,10 +60,6 @@ def check_target(y: ArrayLike, n: int, name: str = "y") -> NDArray[np.float64]:
     return array
 
 
-Matrix = NDArray[np.float64]
-Vector = NDArray[np.float64]
-
-
 @dataclass(frozen=True)
 class FitExtras:
     """What ``fit`` passes besides the training games; a forecaster uses what it needs."""
@@ -97,7 +93,7 @@ class Forecaster:
         self._fit(X_, check_target(y, len(X_)), FitExtras(X_val, y_val, info))
         return self
 
-    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
+    def _fit(self, X: NDArray[np.float64], y: NDArray[np.float64], extras: FitExtras) -> None:
         raise NotImplementedError
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:

@@ -15,8 +15,6 @@ from nba_forecast.models.base import (
     N_INPUT_MINUTES,
     FitExtras,
     Forecaster,
-    Matrix,
-    Vector,
     check_margins,
 )
 
@@ -28,7 +26,7 @@ class Persistence(Forecaster):
 
     state_names: ClassVar[tuple[str, ...]] = ("fitted_",)
 
-    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
+    def _fit(self, X: NDArray[np.float64], y: NDArray[np.float64], extras: FitExtras) -> None:
         self.fitted_ = True
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
@@ -42,7 +40,7 @@ class DampedPersistence(Forecaster):
 
     state_names: ClassVar[tuple[str, ...]] = ("slope_", "intercept_")
 
-    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
+    def _fit(self, X: NDArray[np.float64], y: NDArray[np.float64], extras: FitExtras) -> None:
         margins, target = X, y
         if len(margins) < 2 or np.ptp(margins[:, M18]) == 0:
             raise ValueError("damped persistence needs at least 2 games with different m_18")
@@ -66,7 +64,7 @@ class LinearForecaster(Forecaster):
     def __init__(self, *, alpha: float = 10.0) -> None:
         self.alpha = alpha
 
-    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
+    def _fit(self, X: NDArray[np.float64], y: NDArray[np.float64], extras: FitExtras) -> None:
         if self.alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {self.alpha}")
         X_ = X

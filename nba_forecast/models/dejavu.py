@@ -29,8 +29,6 @@ from nba_forecast.models.base import (
     N_INPUT_MINUTES,
     FitExtras,
     Forecaster,
-    Matrix,
-    Vector,
     check_margins,
     check_target,
 )
@@ -156,7 +154,7 @@ class Dejavu(Forecaster):
         return (path * weights).astype(np.float32)
 
     # -- fitting and the database ------------------------------------------------------
-    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
+    def _fit(self, X: NDArray[np.float64], y: NDArray[np.float64], extras: FitExtras) -> None:
         """Build the database from games ``X`` with halftime margins ``y``. ``info`` (columns
         game_id, game_date, home_team, away_team, aligned with X) makes analogs explainable
         and enables dedupe and the date window. ``X_val``/``y_val`` are not used."""

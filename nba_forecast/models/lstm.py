@@ -23,8 +23,6 @@ from nba_forecast.models.base import (
     N_INPUT_MINUTES,
     FitExtras,
     Forecaster,
-    Matrix,
-    Vector,
     check_margins,
     check_target,
     read_meta,
@@ -111,7 +109,7 @@ class LSTMForecaster(Forecaster):
             raise ValueError(f"too few games ({len(X)}) to hold out a validation split")
         return X[:cut], y[:cut], X[cut:], y[cut:]
 
-    def _fit(self, X: Matrix, y: Vector, extras: FitExtras) -> None:
+    def _fit(self, X: NDArray[np.float64], y: NDArray[np.float64], extras: FitExtras) -> None:
         """Train; early-stop on (X_val, y_val), or on the latest ``validation_fraction`` of
         the games when none is given. With ``warm_start`` a fitted model continues from its
         weights. ``info`` is not used."""

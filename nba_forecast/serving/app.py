@@ -43,17 +43,6 @@ class PredictRequest(BaseModel):
         return margins
 
 
-class ForecastResponse(BaseModel):
-    forecast: float
-    lower: float
-    upper: float
-    components: dict[str, float]
-    analogs: list[dict[str, object]]
-    model_version: str
-    arm: str
-    fallback: str | None = None
-
-
 class ScoreUpdate(BaseModel):
     period: int = Field(..., ge=1, le=14)
     clock: str = Field(..., pattern=CLOCK, description="time left in the period, mm:ss")
@@ -74,7 +63,7 @@ class GameState(BaseModel):
     game_id: str
     elapsed_s: int
     margins: list[int]
-    forecast: ForecastResponse | None
+    forecast: Forecast | None
     outcome: float | None
 
 
@@ -105,11 +94,12 @@ class ServerMetrics:
             registry=self.registry,
         )
 
-    def respond(self, result: Forecast) -> ForecastResponse:
+    def respond(self, result: Forecast) -> Forecast:
+        """Count a served forecast (by version and arm, and its fallback) and return it."""
         self.served.labels(result.model_version, result.arm).inc()
         if result.fallback:
             self.fallbacks.labels(result.fallback.split(":")[0]).inc()
-        return ForecastResponse(**{k: getattr(result, k) for k in ForecastResponse.model_fields})
+        return result
 
     def exposition(self, engine: ForecastEngine) -> str:
         self.spool.set(engine.log.pending())
@@ -137,8 +127,8 @@ def create_app(engine: ForecastEngine) -> FastAPI:
         metrics.latency.labels(path).observe(time.perf_counter() - start)
         return response
 
-    @app.post("/v1/predict", response_model=ForecastResponse)
-    def predict(request: PredictRequest) -> ForecastResponse:
+    @app.post("/v1/predict", response_model=Forecast)
+    def predict(request: PredictRequest) -> Forecast:
         """Forecast the halftime margin from m_0..m_18 (logged when a game id is given)."""
         result = engine.predict(
             request.game_id or "adhoc",
@@ -192,7 +182,7 @@ def _game_routes(app: FastAPI, engine: ForecastEngine, metrics: ServerMetrics) -
 
 
 def _state(game: LiveGame) -> GameState:
-    forecast = game.forecast if isinstance(game.forecast, ForecastResponse) else None
+    forecast = game.forecast if isinstance(game.forecast, Forecast) else None
     minute = min(24, game.elapsed_s // 60)
     return GameState(
         game_id=game.game_id,

@@ -38,6 +38,8 @@ def _utc_now() -> dt.datetime:
 
 @dataclass
 class Forecast:
+    """One version's forecast for one game, as served (the API's response body)."""
+
     forecast: float
     lower: float
     upper: float
