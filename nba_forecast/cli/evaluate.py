@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -12,6 +12,9 @@ from rich.table import Table
 from nba_forecast.cli.console import err, fail, out, report_problems
 from nba_forecast.data.errors import DataError
 from nba_forecast.data.shipped import shipped_plus
+
+if TYPE_CHECKING:
+    from nba_forecast.evaluation.backtest import BacktestResult
 
 
 def _parse_seasons(text: str) -> list[int]:
@@ -41,6 +44,70 @@ def _games_with(data: Path | None) -> pd.DataFrame:
     return games
 
 
+TABLE_COLUMNS = (
+    "model",
+    "MAE",
+    "vs pers.",
+    "RMSE",
+    "coverage",
+    "width",
+    "Winkler",
+    "DM p vs pers.",
+)
+
+
+def _run_backtest(games: pd.DataFrame, seasons: list[int], seed: int) -> BacktestResult:
+    """The backtest behind a status line that shows its progress."""
+    # torch loads only for the commands that need it: `--help` stays fast
+    from nba_forecast.evaluation.backtest import run_backtest
+
+    with err.status("evaluating") as status:
+        try:
+            return run_backtest(
+                games, seasons, random_state=seed, progress=lambda message: status.update(message)
+            )
+        except ValueError as error:
+            raise fail(str(error)) from None
+
+
+def _results_table(result: BacktestResult, seasons: list[int]) -> Table:
+    table = Table(
+        title=f"test seasons {', '.join(map(str, seasons))}: halftime margin "
+        f"forecasts at 6:00 Q2 ({int(result.table['n'].iloc[0]):,} games)"
+    )
+    for column in TABLE_COLUMNS:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for r in result.table.itertuples(index=False):
+        table.add_row(
+            r.model,
+            f"{r.mae:.3f}",
+            f"{r.vs_persistence:+.2%}",
+            f"{r.rmse:.3f}",
+            f"{r.coverage:.1%}",
+            f"{r.mean_width:.2f}",
+            f"{r.winkler:.2f}",
+            "" if pd.isna(r.dm_p_value) else f"{r.dm_p_value:.4f}",
+        )
+    return table
+
+
+def _ensemble_coverage_line(result: BacktestResult) -> str:
+    by_season = result.by_season[result.by_season["model"] == "ensemble"]
+    return "ensemble coverage by season: " + ", ".join(
+        f"{int(r.season)}: {r.coverage:.1%}" for r in by_season.itertuples(index=False)
+    )
+
+
+def _write_report(result: BacktestResult, report_dir: Path) -> Path:
+    # matplotlib loads only for the commands that need it: `--help` stays fast
+    from nba_forecast.evaluation.report import write_report
+
+    try:
+        return write_report(result, report_dir)
+    except OSError as error:
+        raise fail(f"cannot write the report to {report_dir}: {error}") from None
+
+
 def evaluate(
     test_seasons: Annotated[
         str,
@@ -60,58 +127,12 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="random seed (LSTM)")] = 0,
 ) -> None:
     """Train every model on earlier seasons and compare them on the test seasons."""
-    # torch and matplotlib load only for the commands that need them: `--help` stays fast
-    from nba_forecast.evaluation.backtest import run_backtest
-    from nba_forecast.evaluation.report import write_report
-
     seasons = _parse_seasons(test_seasons)
     games = _games_with(data)
-    with err.status("evaluating") as status:
-        try:
-            result = run_backtest(
-                games, seasons, random_state=seed, progress=lambda message: status.update(message)
-            )
-        except ValueError as error:
-            raise fail(str(error)) from None
-    table = Table(
-        title=f"test seasons {', '.join(map(str, seasons))}: halftime margin "
-        f"forecasts at 6:00 Q2 ({int(result.table['n'].iloc[0]):,} games)"
-    )
-    for column in (
-        "model",
-        "MAE",
-        "vs pers.",
-        "RMSE",
-        "coverage",
-        "width",
-        "Winkler",
-        "DM p vs pers.",
-    ):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for r in result.table.itertuples(index=False):
-        table.add_row(
-            r.model,
-            f"{r.mae:.3f}",
-            f"{r.vs_persistence:+.2%}",
-            f"{r.rmse:.3f}",
-            f"{r.coverage:.1%}",
-            f"{r.mean_width:.2f}",
-            f"{r.winkler:.2f}",
-            "" if pd.isna(r.dm_p_value) else f"{r.dm_p_value:.4f}",
-        )
-    out.print(table)
-    by_season = result.by_season[result.by_season["model"] == "ensemble"]
-    out.print(
-        "ensemble coverage by season: "
-        + ", ".join(
-            f"{int(r.season)}: {r.coverage:.1%}" for r in by_season.itertuples(index=False)
-        ),
-        highlight=False,
-    )
-    try:
-        path = write_report(result, report_dir)
-    except OSError as error:
-        raise fail(f"cannot write the report to {report_dir}: {error}") from None
+    result = _run_backtest(games, seasons, seed)
+    out.print(_results_table(result, seasons))
+    out.print(_ensemble_coverage_line(result), highlight=False)
+    path = _write_report(result, report_dir)
     out.print(
         f"report: {path} (and {report_dir / 'evaluation.png'}); {result.seconds:.0f} s",
         highlight=False,

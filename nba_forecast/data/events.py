@@ -19,6 +19,7 @@ types, enables the points-per-event check) or ``""`` (unknown).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,8 @@ REGULATION_S = 4 * QUARTER_S
 MAX_PERIOD = 14  # 10 overtimes; more means a corrupt period column
 MAX_SCORELESS_S = 360  # > 6:00 without points in a regulation period: a broken clock
 EVENT_COLUMNS = ["game_id", "period", "elapsed_s", "home", "away", "row", "kind"]
+# (bad game mask, code, problem of game g, expected) of a whole-game check
+GameRule = tuple[np.ndarray, str, Callable[[np.integer], str], str]
 
 
 def period_length(period: np.ndarray) -> np.ndarray:
@@ -122,16 +125,22 @@ def _check_rows(frame: pd.DataFrame) -> list[tuple[str, int, DataError]]:
     return found
 
 
-def _check_sequence(frame: pd.DataFrame, check_steps: bool) -> list[tuple[str, int, DataError]]:
-    """Checks on consecutive events of a game (frame sorted by game, time, total points)."""
-    found = []
-    same_game = frame["game_id"].to_numpy()[1:] == frame["game_id"].to_numpy()[:-1]
-    dh = np.diff(frame["home"].to_numpy())
-    da = np.diff(frame["away"].to_numpy())
+def _plausible_step(kind: np.ndarray, dh: np.ndarray, da: np.ndarray) -> np.ndarray:
+    """No points, or 1 (free throw) / 2-3 (field goal) points to one team."""
+    points = dh + da
+    one_team = (dh == 0) | (da == 0)
+    allowed = np.where(kind == "ft", points == 1, (points == 2) | (points == 3))
+    return (points == 0) | (one_team & allowed)
+
+
+def _check_monotonic(
+    frame: pd.DataFrame, same_game: np.ndarray, dh: np.ndarray, da: np.ndarray
+) -> list[tuple[str, int, DataError]]:
+    """No team's score goes below 0 or below a score it showed earlier in the game."""
     first = frame["home"].to_numpy() < 0
     first |= frame["away"].to_numpy() < 0
     bad = np.concatenate([[False], same_game & ((dh < 0) | (da < 0))]) | first
-    found += _first_problem_per_game(
+    return _first_problem_per_game(
         frame,
         bad,
         "non_monotonic_score",
@@ -139,43 +148,56 @@ def _check_sequence(frame: pd.DataFrame, check_steps: bool) -> list[tuple[str, i
         "each team's score never lower than a score it showed earlier",
         detail=True,
     )
+
+
+def _check_score_steps(
+    frame: pd.DataFrame, same_game: np.ndarray, dh: np.ndarray, da: np.ndarray
+) -> list[tuple[str, int, DataError]]:
+    """Each scoring event adds the points its event type allows (needs stats.nba.com kinds)."""
+    kind = frame["kind"].to_numpy()
+    bad_step = same_game & (dh >= 0) & (da >= 0) & ~_plausible_step(kind[1:], dh, da)
+    # the first event of a game is measured from 0-0
+    starts = ~np.concatenate([[False], same_game])
+    ok0 = _plausible_step(kind, frame["home"].to_numpy(), frame["away"].to_numpy())
+    bad = np.concatenate([[False], bad_step]) | (starts & ~ok0)
+    return _first_problem_per_game(
+        frame,
+        bad,
+        "score_step_inconsistent",
+        "a scoring event does not add 1 (free throw) or 2-3 (field goal) points to one team",
+        "no missing, duplicated or mistimed scoring rows",
+        detail=True,
+    )
+
+
+def _check_shared_seconds(
+    frame: pd.DataFrame, same_game: np.ndarray
+) -> list[tuple[str, int, DataError]]:
+    """Two or more pairs of made field goals in the same clock second: a stuck clock."""
+    fg = frame["kind"].to_numpy() == "fg"
+    elapsed = frame["elapsed_s"].to_numpy()
+    pair = same_game & fg[1:] & fg[:-1] & (elapsed[1:] == elapsed[:-1])
+    pair_rows = np.concatenate([[False], pair])
+    per_game = pd.Series(pair_rows).groupby(frame["game_id"].to_numpy()).transform("sum")
+    bad = pair_rows & (per_game.to_numpy() >= 2)
+    return _first_problem_per_game(
+        frame,
+        bad,
+        "clock_anomaly",
+        "two or more pairs of consecutive made field goals share one clock second",
+        "a working game clock",
+    )
+
+
+def _check_sequence(frame: pd.DataFrame, check_steps: bool) -> list[tuple[str, int, DataError]]:
+    """Checks on consecutive events of a game (frame sorted by game, time, total points)."""
+    same_game = frame["game_id"].to_numpy()[1:] == frame["game_id"].to_numpy()[:-1]
+    dh = np.diff(frame["home"].to_numpy())
+    da = np.diff(frame["away"].to_numpy())
+    found = _check_monotonic(frame, same_game, dh, da)
     if check_steps:
-        kind = frame["kind"].to_numpy()[1:]
-        points = dh + da
-        one_team = (dh == 0) | (da == 0)
-        allowed = np.where(kind == "ft", points == 1, (points == 2) | (points == 3))
-        bad_step = same_game & (dh >= 0) & (da >= 0) & ~((points == 0) | (one_team & allowed))
-        # the first event of a game is measured from 0-0
-        starts = ~np.concatenate([[False], same_game])
-        h0 = frame["home"].to_numpy()
-        a0 = frame["away"].to_numpy()
-        p0 = h0 + a0
-        ok0 = (p0 == 0) | (
-            ((h0 == 0) | (a0 == 0))
-            & np.where(frame["kind"].to_numpy() == "ft", p0 == 1, (p0 == 2) | (p0 == 3))
-        )
-        bad = np.concatenate([[False], bad_step]) | (starts & ~ok0)
-        found += _first_problem_per_game(
-            frame,
-            bad,
-            "score_step_inconsistent",
-            "a scoring event does not add 1 (free throw) or 2-3 (field goal) points to one team",
-            "no missing, duplicated or mistimed scoring rows",
-            detail=True,
-        )
-        fg = frame["kind"].to_numpy() == "fg"
-        elapsed = frame["elapsed_s"].to_numpy()
-        pair = same_game & fg[1:] & fg[:-1] & (elapsed[1:] == elapsed[:-1])
-        pair_rows = np.concatenate([[False], pair])
-        per_game = pd.Series(pair_rows).groupby(frame["game_id"].to_numpy()).transform("sum")
-        bad = pair_rows & (per_game.to_numpy() >= 2)
-        found += _first_problem_per_game(
-            frame,
-            bad,
-            "clock_anomaly",
-            "two or more pairs of consecutive made field goals share one clock second",
-            "a working game clock",
-        )
+        found += _check_score_steps(frame, same_game, dh, da)
+        found += _check_shared_seconds(frame, same_game)
     return found
 
 
@@ -202,12 +224,10 @@ def _check_scoreless_gaps(frame: pd.DataFrame) -> list[tuple[str, int, DataError
     )
 
 
-def _check_games(frame: pd.DataFrame, summary: pd.DataFrame) -> list[tuple[str, int, DataError]]:
-    """Whole-game checks: game reaches halftime, no period without scoring, overtime only
-    after a tie. Reported at the game's last row."""
-    if frame.empty:
-        return []
-    codes, game_ids = pd.factorize(frame["game_id"], sort=False)
+def _game_rules(
+    frame: pd.DataFrame, summary: pd.DataFrame, codes: np.ndarray, game_ids: pd.Index
+) -> list[GameRule]:
+    """The whole-game rules, each with the games that break it."""
     period = frame["period"].to_numpy()
     present = np.zeros((len(game_ids), MAX_PERIOD + 1), dtype=bool)
     present[codes, period] = True
@@ -218,7 +238,7 @@ def _check_games(frame: pd.DataFrame, summary: pd.DataFrame) -> list[tuple[str, 
     by_game = summary.loc[game_ids.astype(str)]
     m_48 = by_game["m_48"].to_numpy(dtype=float, na_value=np.nan)
     tied = (by_game["final_home"] == by_game["final_away"]).to_numpy(dtype=bool, na_value=False)
-    rules = [
+    return [
         (
             last < 2,
             "ends_before_halftime",
@@ -244,6 +264,15 @@ def _check_games(frame: pd.DataFrame, summary: pd.DataFrame) -> list[tuple[str, 
             "a winner after regulation, or overtime periods",
         ),
     ]
+
+
+def _check_games(frame: pd.DataFrame, summary: pd.DataFrame) -> list[tuple[str, int, DataError]]:
+    """Whole-game checks: game reaches halftime, no period without scoring, overtime only
+    after a tie. Reported at the game's last row."""
+    if frame.empty:
+        return []
+    codes, game_ids = pd.factorize(frame["game_id"], sort=False)
+    rules = _game_rules(frame, summary, codes, game_ids)
     last_row = frame.groupby(codes, sort=True)[["row", "seq"]].last().to_numpy()
     found = []
     for bad, code, describe, expected in rules:

@@ -194,6 +194,49 @@ def _subset(games: _Games, mask: NDArray[np.bool_]) -> _Games:
     )
 
 
+def _regulation(
+    games: _Games, progress: Callable[[float], None] | None
+) -> tuple[NDArray[np.int16], NDArray[np.int64], NDArray[np.int64]]:
+    """Play regulation: the margin at each minute boundary, and the points of home and away."""
+    n_games = len(games.mean_possession_s)
+    margins = np.zeros((n_games, N_MINUTES + 1), dtype=np.int16)
+    rows = np.arange(n_games)
+
+    def record(mask: NDArray, minute: NDArray, margin: NDArray) -> None:
+        margins[rows[mask], minute] = margin
+
+    home, away = _play(games, REGULATION_S, record, progress)
+    return margins, home, away
+
+
+def _overtimes(
+    games: _Games, home: NDArray[np.int64], away: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Play overtimes until no game is tied, adding their points to ``home`` and ``away`` in
+    place; the number of periods of each game."""
+    periods = np.full(len(home), 4, dtype=np.int64)
+    for _ in range(MAX_OVERTIMES):
+        tied = home == away
+        if not tied.any():
+            break
+        extra_home, extra_away = _play(_subset(games, tied), OVERTIME_S, None)
+        home[tied] += extra_home
+        away[tied] += extra_away
+        periods[tied] += 1
+    # a game still tied after 10 overtimes is settled by one point, as no real game gets there
+    still_tied = home == away
+    home[still_tied] += 1
+    return periods
+
+
+def _game_dates(model: GameModel, season: NDArray[np.int64]) -> pd.Series:
+    """Game dates spread evenly over each season, from October 25 on."""
+    in_season = np.arange(len(season)) % model.games_per_season
+    day = (in_season * SEASON_DAYS) // model.games_per_season
+    opening = pd.to_datetime(pd.Series(season).astype(str) + "-10-25")
+    return opening + pd.to_timedelta(day, unit="D")
+
+
 def simulate_games(
     n_games: int,
     *,
@@ -215,37 +258,14 @@ def simulate_games(
     drift = drift or DriftSchedule()
     rng = np.random.default_rng(seed)
     games, season_index, home_team, away_team = _game_parameters(model, drift, n_games, rng)
-
-    margins = np.zeros((n_games, N_MINUTES + 1), dtype=np.int16)
-    rows = np.arange(n_games)
-
-    def record(mask: NDArray, minute: NDArray, margin: NDArray) -> None:
-        margins[rows[mask], minute] = margin
-
-    home, away = _play(games, REGULATION_S, record, progress)
-    periods = np.full(n_games, 4, dtype=np.int64)
-    for _ in range(MAX_OVERTIMES):
-        tied = home == away
-        if not tied.any():
-            break
-        extra_home, extra_away = _play(_subset(games, tied), OVERTIME_S, None)
-        home[tied] += extra_home
-        away[tied] += extra_away
-        periods[tied] += 1
-    # a game still tied after 10 overtimes is settled by one point, as no real game gets there
-    still_tied = home == away
-    home[still_tied] += 1
-
-    in_season = np.arange(n_games) % model.games_per_season
-    day = (in_season * SEASON_DAYS) // model.games_per_season
+    margins, home, away = _regulation(games, progress)
+    periods = _overtimes(games, home, away)
     season = start_season + season_index
-    opening = pd.to_datetime(pd.Series(season).astype(str) + "-10-25")
-    dates = opening + pd.to_timedelta(day, unit="D")
     frame = pd.DataFrame(margins, columns=MARGIN_COLUMNS)
     frame.insert(0, "game_id", [f"sim{seed}-{i:07d}" for i in range(n_games)])
     frame.insert(1, "season", season)
     frame.insert(2, "season_type", "regular")
-    frame.insert(3, "game_date", dates)
+    frame.insert(3, "game_date", _game_dates(model, season))
     frame.insert(4, "home_team", [f"T{t + 1:02d}" for t in home_team])
     frame.insert(5, "away_team", [f"T{t + 1:02d}" for t in away_team])
     frame["final_home"] = home

@@ -12,13 +12,15 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from nba_forecast.data.pregame import pregame_features
 from nba_forecast.data.splits import SeasonSplit, split_games
-from nba_forecast.evaluation.metrics import forecast_metrics
+from nba_forecast.evaluation.metrics import ForecastMetrics, forecast_metrics
 from nba_forecast.evaluation.paired_tests import diebold_mariano
 from nba_forecast.models.base import N_INPUT_MINUTES
 from nba_forecast.models.baselines import Persistence
@@ -74,6 +76,121 @@ def _tune_dejavu(X, y, Xv, yv, info) -> tuple[Dejavu, pd.DataFrame]:  # type: ig
     return best, pd.DataFrame(rows)
 
 
+Design = tuple[NDArray[np.float64], NDArray[np.float64]]
+Interval = tuple[NDArray[np.float64], NDArray[np.float64]]
+
+
+def _with_pregame_features(games: pd.DataFrame) -> pd.DataFrame:
+    games = games.reset_index(drop=True)
+    return pd.concat([games, pregame_features(games)], axis=1)
+
+
+def _fit_models(
+    designs: dict[str, Design],
+    train_games: pd.DataFrame,
+    random_state: int,
+    say: Callable[[str], None],
+) -> tuple[dict[str, Any], HalftimeEnsemble, pd.DataFrame]:
+    """Every model of the table (but the ensemble), the fitted and conformalized ensemble,
+    and the Dejavu tuning grid."""
+    (X, y), (Xv, yv), (Xc, yc) = designs["train"], designs["validation"], designs["calibration"]
+    say("tuning Dejavu on the validation season")
+    dejavu, tuning = _tune_dejavu(X, y, Xv, yv, train_games)
+    components = default_components(random_state)
+    components["dejavu"] = dejavu
+    say("fitting the other components (LSTM with early stopping) and the ensemble weights")
+    ensemble = HalftimeEnsemble(components)
+    ensemble.fit(X, y, Xv, yv, train_games, prefitted={"dejavu"}).conformalize(Xc, yc)
+    models = {"persistence": Persistence().fit(X, y), **components}
+    return models, ensemble, tuning
+
+
+def _predict_all(
+    models: dict[str, Any], ensemble: HalftimeEnsemble, X: NDArray[np.float64]
+) -> dict[str, NDArray[np.float64]]:
+    forecasts = {name: m.predict(X) for name, m in models.items()}
+    forecasts["ensemble"] = ensemble.predict(X)
+    return forecasts
+
+
+def _model_row(
+    name: str,
+    metrics: ForecastMetrics,
+    errors: NDArray[np.float64],
+    persistence_errors: NDArray[np.float64],
+) -> dict[str, Any]:
+    """One row of the results table; persistence gets no DM test against itself."""
+    dm = diebold_mariano(errors, persistence_errors)
+    return {
+        "model": name,
+        **metrics.as_dict(),
+        "vs_persistence": metrics.mae / np.abs(persistence_errors).mean() - 1,
+        "dm_statistic": dm.statistic if name != "persistence" else np.nan,
+        "dm_p_value": dm.p_value if name != "persistence" else np.nan,
+    }
+
+
+def _season_rows(
+    name: str,
+    seasons: NDArray[np.int_],
+    actual: NDArray[np.float64],
+    forecast: NDArray[np.float64],
+    interval: Interval,
+) -> list[dict[str, Any]]:
+    lower, upper = interval
+    rows = []
+    for season in sorted(set(seasons)):
+        mask = seasons == season
+        m = forecast_metrics(actual[mask], forecast[mask], lower[mask], upper[mask])
+        rows.append({"model": name, "season": season, **m.as_dict()})
+    return rows
+
+
+def _score_models(
+    yt: NDArray[np.float64],
+    yc: NDArray[np.float64],
+    forecasts: dict[str, NDArray[np.float64]],
+    calibration: dict[str, NDArray[np.float64]],
+    seasons: NDArray[np.int_],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Interval]]:
+    """Table rows, model x season rows and each model's conformal interval on the test games
+    (calibrated on that model's own calibration-season residuals)."""
+    persistence_errors = forecasts["persistence"] - yt
+    rows, season_rows, intervals = [], [], {}
+    for name in MODEL_ORDER:
+        conformal = AbsoluteResidualConformal().conformalize(yc, calibration[name])
+        lower, upper = conformal.interval(forecasts[name])
+        metrics = forecast_metrics(yt, forecasts[name], lower, upper)
+        rows.append(_model_row(name, metrics, forecasts[name] - yt, persistence_errors))
+        season_rows += _season_rows(name, seasons, yt, forecasts[name], (lower, upper))
+        intervals[name] = lower, upper
+    return rows, season_rows, intervals
+
+
+def _predictions_frame(
+    test_games: pd.DataFrame,
+    seasons: NDArray[np.int_],
+    test: Design,
+    forecasts: dict[str, NDArray[np.float64]],
+    intervals: dict[str, Interval],
+) -> pd.DataFrame:
+    """Per test game: actual, each model's forecast and the ensemble's interval."""
+    Xt, yt = test
+    predictions = pd.DataFrame(
+        {
+            "game_id": test_games["game_id"].to_numpy(),
+            "season": seasons,
+            "m_18": Xt[:, N_INPUT_MINUTES - 1],
+            "actual": yt,
+        }
+    )
+    for name in MODEL_ORDER:
+        predictions[name] = forecasts[name]
+        if name == "ensemble":
+            predictions["lower"], predictions["upper"] = intervals[name]
+    return predictions
+
+
 def run_backtest(
     games: pd.DataFrame,
     test_seasons: Sequence[int],
@@ -84,64 +201,22 @@ def run_backtest(
     """Fit all models on the seasons before ``test_seasons`` and score them on those."""
     start = time.perf_counter()
     say = progress or (lambda message: None)
-    games = pd.concat(
-        [games.reset_index(drop=True), pregame_features(games.reset_index(drop=True))], axis=1
-    )
+    games = _with_pregame_features(games)
     splits = split_games(games, split_for_test(games["season"], test_seasons))
     if splits["train"].empty:
         raise ValueError("no training games before the validation season")
-    X, y = design_matrix(splits["train"])
-    Xv, yv = design_matrix(splits["validation"])
-    Xc, yc = design_matrix(splits["calibration"])
-    Xt, yt = design_matrix(splits["test"])
-
-    say("tuning Dejavu on the validation season")
-    dejavu, tuning = _tune_dejavu(X, y, Xv, yv, splits["train"])
-    components = default_components(random_state)
-    components["dejavu"] = dejavu
-    say("fitting the other components (LSTM with early stopping) and the ensemble weights")
-    ensemble = HalftimeEnsemble(components)
-    ensemble.fit(X, y, Xv, yv, splits["train"], prefitted={"dejavu"}).conformalize(Xc, yc)
+    designs = {
+        name: design_matrix(splits[name]) for name in ("train", "validation", "calibration", "test")
+    }
+    models, ensemble, tuning = _fit_models(designs, splits["train"], random_state, say)
 
     say("scoring on the test seasons")
-    models = {"persistence": Persistence().fit(X, y), **components}
-    forecasts = {name: m.predict(Xt) for name, m in models.items()}
-    forecasts["ensemble"] = ensemble.predict(Xt)
-    calibration = {name: m.predict(Xc) for name, m in models.items()}
-    calibration["ensemble"] = ensemble.predict(Xc)
-
-    persistence_errors = forecasts["persistence"] - yt
-    rows, season_rows = [], []
+    (Xc, yc), (Xt, yt) = designs["calibration"], designs["test"]
+    forecasts = _predict_all(models, ensemble, Xt)
+    calibration = _predict_all(models, ensemble, Xc)
     seasons = splits["test"]["season"].astype(int).to_numpy()
-    predictions = pd.DataFrame(
-        {
-            "game_id": splits["test"]["game_id"].to_numpy(),
-            "season": seasons,
-            "m_18": Xt[:, N_INPUT_MINUTES - 1],
-            "actual": yt,
-        }
-    )
-    for name in MODEL_ORDER:
-        conformal = AbsoluteResidualConformal().conformalize(yc, calibration[name])
-        lower, upper = conformal.interval(forecasts[name])
-        metrics = forecast_metrics(yt, forecasts[name], lower, upper)
-        dm = diebold_mariano(forecasts[name] - yt, persistence_errors)
-        rows.append(
-            {
-                "model": name,
-                **metrics.as_dict(),
-                "vs_persistence": metrics.mae / np.abs(persistence_errors).mean() - 1,
-                "dm_statistic": dm.statistic if name != "persistence" else np.nan,
-                "dm_p_value": dm.p_value if name != "persistence" else np.nan,
-            }
-        )
-        for season in sorted(set(seasons)):
-            mask = seasons == season
-            m = forecast_metrics(yt[mask], forecasts[name][mask], lower[mask], upper[mask])
-            season_rows.append({"model": name, "season": season, **m.as_dict()})
-        predictions[name] = forecasts[name]
-        if name == "ensemble":
-            predictions["lower"], predictions["upper"] = lower, upper
+    rows, season_rows, intervals = _score_models(yt, yc, forecasts, calibration, seasons)
+    predictions = _predictions_frame(splits["test"], seasons, designs["test"], forecasts, intervals)
     seconds = time.perf_counter() - start
     logger.info(
         "backtest on %s: ensemble MAE %.3f in %.0fs", list(test_seasons), rows[-1]["mae"], seconds

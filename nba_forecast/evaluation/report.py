@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from nba_forecast.evaluation.backtest import BacktestResult
 
@@ -69,13 +70,23 @@ def _figure(result: BacktestResult, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(result: BacktestResult, directory: Path) -> Path:
-    """``report.md``, ``metrics.json`` and ``evaluation.png`` in ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    _figure(result, directory / FIGURE)
-    seasons = ", ".join(season_label(s) for s in result.test_seasons)
+MODEL_HEADERS = [
+    "model",
+    "MAE",
+    "vs persistence",
+    "RMSE",
+    "bias",
+    "coverage",
+    "mean width",
+    "Winkler",
+    "DM vs persistence",
+]
+SEASON_HEADERS = ["model", "season", "games", "MAE", "coverage", "mean width"]
+
+
+def _model_rows(table: pd.DataFrame) -> list[list[str]]:
     rows = []
-    for r in result.table.itertuples(index=False):
+    for r in table.itertuples(index=False):
         dm = "" if np.isnan(r.dm_p_value) else f"{r.dm_statistic:.2f} (p={r.dm_p_value:.4f})"
         rows.append(
             [
@@ -90,7 +101,11 @@ def write_report(result: BacktestResult, directory: Path) -> Path:
                 dm,
             ]
         )
-    season_rows = [
+    return rows
+
+
+def _season_rows(by_season: pd.DataFrame) -> list[list[str]]:
+    return [
         [
             r.model,
             season_label(int(r.season)),
@@ -99,55 +114,47 @@ def write_report(result: BacktestResult, directory: Path) -> Path:
             f"{r.coverage:.1%}",
             f"{r.mean_width:.2f}",
         ]
-        for r in result.by_season.itertuples(index=False)
+        for r in by_season.itertuples(index=False)
     ]
-    text = (
-        "\n\n".join(
-            [
-                f"# Halftime margin forecasts: backtest on {seasons}",
-                f"Trained on earlier seasons ({result.split_sizes.get('train', 0):,} games); "
-                f"validation {result.split_sizes.get('validation', 0):,}, calibration "
-                f"{result.split_sizes.get('calibration', 0):,}, test "
-                f"{result.split_sizes.get('test', 0):,} games. Intervals: split conformal (95%) on "
-                "each model's absolute residuals in the calibration season. DM: one-sided "
-                f"Diebold-Mariano (HLN) on absolute errors against persistence. Run time "
-                f"{result.seconds:.0f} s.",
-                _markdown_table(
-                    [
-                        "model",
-                        "MAE",
-                        "vs persistence",
-                        "RMSE",
-                        "bias",
-                        "coverage",
-                        "mean width",
-                        "Winkler",
-                        "DM vs persistence",
-                    ],
-                    rows,
-                ),
-                "## By season",
-                _markdown_table(
-                    ["model", "season", "games", "MAE", "coverage", "mean width"], season_rows
-                ),
-                "## Ensemble weights (fitted on the validation season)",
-                _markdown_table(
-                    ["component", "weight"], [[k, f"{v:.3f}"] for k, v in result.weights.items()]
-                ),
-                "## Dejavu tuning (validation MAE)",
-                _markdown_table(
-                    ["k", "window", "validation MAE"],
-                    [
-                        [str(r.k), str(r.window), f"{r.validation_mae:.4f}"]
-                        for r in result.dejavu_tuning.itertuples(index=False)
-                    ],
-                ),
-                f"![forecast vs actual and coverage by season]({FIGURE})",
-            ]
-        )
-        + "\n"
+
+
+def _method_paragraph(result: BacktestResult) -> str:
+    """Split sizes, how intervals and the DM test were made, and the run time."""
+    sizes = result.split_sizes
+    return (
+        f"Trained on earlier seasons ({sizes.get('train', 0):,} games); "
+        f"validation {sizes.get('validation', 0):,}, calibration "
+        f"{sizes.get('calibration', 0):,}, test "
+        f"{sizes.get('test', 0):,} games. Intervals: split conformal (95%) on "
+        "each model's absolute residuals in the calibration season. DM: one-sided "
+        f"Diebold-Mariano (HLN) on absolute errors against persistence. Run time "
+        f"{result.seconds:.0f} s."
     )
-    (directory / "report.md").write_text(text)
+
+
+def _report_markdown(result: BacktestResult) -> str:
+    seasons = ", ".join(season_label(s) for s in result.test_seasons)
+    weights = [[k, f"{v:.3f}"] for k, v in result.weights.items()]
+    tuning = [
+        [str(r.k), str(r.window), f"{r.validation_mae:.4f}"]
+        for r in result.dejavu_tuning.itertuples(index=False)
+    ]
+    sections = [
+        f"# Halftime margin forecasts: backtest on {seasons}",
+        _method_paragraph(result),
+        _markdown_table(MODEL_HEADERS, _model_rows(result.table)),
+        "## By season",
+        _markdown_table(SEASON_HEADERS, _season_rows(result.by_season)),
+        "## Ensemble weights (fitted on the validation season)",
+        _markdown_table(["component", "weight"], weights),
+        "## Dejavu tuning (validation MAE)",
+        _markdown_table(["k", "window", "validation MAE"], tuning),
+        f"![forecast vs actual and coverage by season]({FIGURE})",
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _metrics_json(result: BacktestResult) -> str:
     metrics = {
         "test_seasons": result.test_seasons,
         "models": result.table.replace({np.nan: None}).to_dict(orient="records"),
@@ -155,5 +162,13 @@ def write_report(result: BacktestResult, directory: Path) -> Path:
         "weights": result.weights,
         "seconds": result.seconds,
     }
-    (directory / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    return json.dumps(metrics, indent=2, default=float)
+
+
+def write_report(result: BacktestResult, directory: Path) -> Path:
+    """``report.md``, ``metrics.json`` and ``evaluation.png`` in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _figure(result, directory / FIGURE)
+    (directory / "report.md").write_text(_report_markdown(result))
+    (directory / "metrics.json").write_text(_metrics_json(result))
     return directory / "report.md"

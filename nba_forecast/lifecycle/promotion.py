@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 
@@ -100,14 +101,9 @@ def start_rollout(
 def paired_forecasts(joined: pd.DataFrame, state: Rollout) -> pd.DataFrame:
     """One row per game scored by both the challenger and another version in the same
     request (served + shadow): game_id, actual, champion, challenger, latency_ms."""
-    rows = (
-        joined[joined["predicted_at"] >= pd.Timestamp(state.started_at)]
-        if state.started_at
-        else joined
-    )
-    mine = rows["model_version"] == state.challenger
-    challenger = rows[mine].drop_duplicates("game_id")
-    champion = rows[~mine].drop_duplicates("game_id")
+    mine = joined["model_version"] == state.challenger
+    challenger = joined[mine].drop_duplicates("game_id")
+    champion = joined[~mine].drop_duplicates("game_id")
     pairs = challenger.merge(champion, on="game_id", suffixes=("", "_champion"))
     pairs = pairs.sort_values(["predicted_at", "game_id"], kind="stable")
     return pd.DataFrame(
@@ -119,6 +115,16 @@ def paired_forecasts(joined: pd.DataFrame, state: Rollout) -> pd.DataFrame:
             "latency_ms": pairs["latency_ms"].astype(float),
         }
     )
+
+
+def _experiment_pairs(ctx: Context, state: Rollout, as_of: dt.datetime) -> list[Any]:
+    """The pairs logged since the experiment started (at most a year back), in time order."""
+    start = as_of - DECISION_LOOKBACK
+    if state.started_at:
+        start = max(start, dt.datetime.fromisoformat(state.started_at))
+    if start >= as_of:
+        return []
+    return list(paired_forecasts(ctx.log.joined(start, as_of), state).itertuples(index=False))
 
 
 def _act(ctx: Context, state: Rollout, action: str) -> None:
@@ -136,8 +142,7 @@ def decide_rollout(ctx: Context, as_of: dt.datetime) -> StepResult:
     if state is None:
         return StepResult(Step.DECIDE_ROLLOUT, "no A/B test running")
     actions = []
-    pairs = paired_forecasts(ctx.log.joined(as_of - DECISION_LOOKBACK, as_of), state)
-    for row in pairs.itertuples(index=False):
+    for row in _experiment_pairs(ctx, state, as_of):
         action = state.observe(
             row.game_id, row.actual, row.champion, row.challenger, row.latency_ms
         )

@@ -15,6 +15,7 @@ import pandas as pd
 
 from nba_forecast.data.errors import DataError, LoadResult, OnError, collect
 from nba_forecast.data.loaders.tables import (
+    RowCheck,
     file_rows,
     first_row_errors,
     normalize_game_ids,
@@ -43,31 +44,22 @@ def _first_bad_column(bad: np.ndarray, columns: list[str]) -> pd.Series:
     return pd.Series([columns[i] for i in bad.argmax(axis=1)])
 
 
-def _checks(frame: pd.DataFrame) -> list:
-    present = [c for c in MARGIN_COLUMNS if c in frame.columns]
-    raw = frame[present]
-    values = _as_numbers(frame, present)
-    v = values.to_numpy()
-    text_missing = raw.isna().to_numpy()
-    not_number = np.isnan(v) & ~text_missing
-    infinite = np.isinf(v)
-    not_integer = np.isfinite(v) & (v != np.round(v))
-    first_half = np.arange(len(present)) < len(FIRST_HALF_COLUMNS)
-    missing_first_half = text_missing & first_half
-    # a second half is all present or all absent
-    second = text_missing[:, ~first_half]
-    gap = second.any(axis=1) & ~second.all(axis=1)
-    finite = np.where(np.isfinite(v), v, 0.0)
-    swing = np.abs(np.diff(finite, axis=1)) > MAX_MINUTE_SWING
-    swing &= np.isfinite(v[:, 1:]) & np.isfinite(v[:, :-1])
+def _located(bad: np.ndarray, label: str, columns: list[str]) -> pd.Series:
+    """Per-row message naming the first bad margin column, e.g. 'empty margin in m_7'."""
+    return label + " in " + _first_bad_column(bad, columns)
+
+
+def _first_half(columns: list[str]) -> np.ndarray:
+    """Which of ``columns`` (margin columns in minute order) belong to the first half."""
+    return np.arange(len(columns)) < len(FIRST_HALF_COLUMNS)
+
+
+def _id_checks(frame: pd.DataFrame) -> list[RowCheck]:
+    """Checks on a game's identity: game id present and unique, a plausible season."""
     season = pd.to_numeric(frame["season"], errors="coerce")
     game_id = frame["game_id"]
     duplicate = game_id.duplicated(keep="first") & game_id.notna()
-
-    def where(mask: np.ndarray, label: str) -> pd.Series:
-        return label + " in " + _first_bad_column(mask, present)
-
-    checks = [
+    return [
         (game_id.isna() | (game_id == ""), "missing_game_id", "empty game_id", "a game id"),
         (duplicate, "duplicate_game_id", "game id appears twice in the file", "each game id once"),
         (
@@ -76,28 +68,38 @@ def _checks(frame: pd.DataFrame) -> list:
             "season " + frame["season"].astype("string").fillna("<empty>"),
             "the year the season starts in, e.g. 2013",
         ),
+    ]
+
+
+def _cell_checks(v: np.ndarray, text_missing: np.ndarray, columns: list[str]) -> list[RowCheck]:
+    """Checks on single margin cells: first half present, whole finite numbers, 0 at tip-off."""
+    not_number = np.isnan(v) & ~text_missing
+    infinite = np.isinf(v)
+    not_integer = np.isfinite(v) & (v != np.round(v))
+    missing_first_half = text_missing & _first_half(columns)
+    return [
         (
             pd.Series(missing_first_half.any(axis=1)),
             "missing_margin",
-            where(missing_first_half, "empty margin"),
+            _located(missing_first_half, "empty margin", columns),
             "m_0 .. m_24 all present",
         ),
         (
             pd.Series(not_number.any(axis=1)),
             "bad_margin",
-            where(not_number, "not a number"),
+            _located(not_number, "not a number", columns),
             "integer margins",
         ),
         (
             pd.Series(infinite.any(axis=1)),
             "nonfinite_margin",
-            where(infinite, "infinite margin"),
+            _located(infinite, "infinite margin", columns),
             "finite integer margins",
         ),
         (
             pd.Series(not_integer.any(axis=1)),
             "bad_margin",
-            where(not_integer, "fractional margin"),
+            _located(not_integer, "fractional margin", columns),
             "integer margins (points)",
         ),
         (
@@ -106,6 +108,18 @@ def _checks(frame: pd.DataFrame) -> list:
             "m_0 is " + pd.Series(v[:, 0]).astype(str),
             "m_0 = 0 at tip-off",
         ),
+    ]
+
+
+def _sequence_checks(v: np.ndarray, text_missing: np.ndarray, columns: list[str]) -> list[RowCheck]:
+    """Checks across a game's minutes: a whole second half, no impossible minute swing."""
+    # a second half is all present or all absent
+    second = text_missing[:, ~_first_half(columns)]
+    gap = second.any(axis=1) & ~second.all(axis=1)
+    finite = np.where(np.isfinite(v), v, 0.0)
+    swing = np.abs(np.diff(finite, axis=1)) > MAX_MINUTE_SWING
+    swing &= np.isfinite(v[:, 1:]) & np.isfinite(v[:, :-1])
+    return [
         (
             pd.Series(gap),
             "incomplete_second_half",
@@ -115,13 +129,27 @@ def _checks(frame: pd.DataFrame) -> list:
         (
             pd.Series(swing.any(axis=1)),
             "impossible_margin_change",
-            where(
+            _located(
                 np.pad(swing, ((0, 0), (1, 0))),
                 f"margin moves more than {MAX_MINUTE_SWING} points in one minute at",
+                columns,
             ),
             f"at most {MAX_MINUTE_SWING} points of margin change per minute",
         ),
     ]
+
+
+def _margin_checks(frame: pd.DataFrame) -> list[RowCheck]:
+    """Checks on the ``m_*`` columns the file has."""
+    present = [c for c in MARGIN_COLUMNS if c in frame.columns]
+    text_missing = frame[present].isna().to_numpy()
+    v = _as_numbers(frame, present).to_numpy()
+    return [*_cell_checks(v, text_missing, present), *_sequence_checks(v, text_missing, present)]
+
+
+def _optional_column_checks(frame: pd.DataFrame) -> list[RowCheck]:
+    """Checks on ``game_date`` and ``season_type``, where the file has them."""
+    checks: list[RowCheck] = []
     if "game_date" in frame.columns:
         parsed = pd.to_datetime(frame["game_date"], errors="coerce", format="mixed")
         checks.append(
@@ -142,15 +170,21 @@ def _checks(frame: pd.DataFrame) -> list:
                 f"one of {', '.join(sorted(known))}",
             )
         )
-    return [
-        (
-            pd.Series(np.asarray(m), index=frame.index),
-            c,
-            p if isinstance(p, str) else pd.Series(np.asarray(p), index=frame.index),
-            e,
-        )
-        for m, c, p, e in checks
-    ]
+    return checks
+
+
+def _aligned(check: RowCheck, index: pd.Index) -> RowCheck:
+    """The check with its mask and per-row messages on the frame's index."""
+    mask, code, problem, expected = check
+    if not isinstance(problem, str):
+        problem = pd.Series(np.asarray(problem), index=index)
+    return pd.Series(np.asarray(mask), index=index), code, problem, expected
+
+
+def _checks(frame: pd.DataFrame) -> list[RowCheck]:
+    """Every row check, in order: a game is reported for the first one it fails."""
+    checks = [*_id_checks(frame), *_margin_checks(frame), *_optional_column_checks(frame)]
+    return [_aligned(check, frame.index) for check in checks]
 
 
 def _complete(frame: pd.DataFrame) -> pd.DataFrame:

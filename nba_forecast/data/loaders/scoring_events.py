@@ -23,6 +23,7 @@ from nba_forecast.data.events import elapsed_seconds, margins_from_events
 from nba_forecast.data.loaders.clock import parse_clock
 from nba_forecast.data.loaders.metadata import attach_metadata
 from nba_forecast.data.loaders.tables import (
+    RowCheck,
     file_rows,
     first_row_errors,
     normalize_game_ids,
@@ -40,7 +41,8 @@ def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(frame[column], errors="coerce")
 
 
-def _parse(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataError]]:
+def _time_column(frame: pd.DataFrame, source: str) -> str:
+    """The first of ``TIME_COLUMNS`` the file has."""
     time_column = next((c for c in TIME_COLUMNS if c in frame.columns), None)
     if time_column is None:
         raise DataError(
@@ -49,15 +51,19 @@ def _parse(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataErr
             source=source,
             expected=f"one of {', '.join(TIME_COLUMNS)}",
         )
-    rows = file_rows(frame)
-    game_id = normalize_game_ids(frame["game_id"])
-    period = _numeric(frame, "period")
-    home, away = _numeric(frame, "home"), _numeric(frame, "away")
-    if time_column == "clock":
-        remaining = parse_clock(frame["clock"])
-    else:
-        remaining = _numeric(frame, time_column)
-    checks = [
+    return time_column
+
+
+def _row_checks(
+    game_id: pd.Series,
+    period: pd.Series,
+    remaining: pd.Series,
+    home: pd.Series,
+    away: pd.Series,
+    time_column: str,
+) -> list[RowCheck]:
+    """Checks on single rows: a game id and whole-number period, time and scores."""
+    return [
         (game_id.isna() | (game_id == ""), "missing_game_id", "empty game_id", "a game id"),
         (
             period.isna() | (period != period.round()),
@@ -78,6 +84,20 @@ def _parse(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataErr
             "cumulative points, e.g. 12",
         ),
     ]
+
+
+def _parse(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataError]]:
+    """The file's rows as an events frame, plus row-level parse errors (one per game)."""
+    time_column = _time_column(frame, source)
+    rows = file_rows(frame)
+    game_id = normalize_game_ids(frame["game_id"])
+    period = _numeric(frame, "period")
+    home, away = _numeric(frame, "home"), _numeric(frame, "away")
+    if time_column == "clock":
+        remaining = parse_clock(frame["clock"])
+    else:
+        remaining = _numeric(frame, time_column)
+    checks = _row_checks(game_id, period, remaining, home, away, time_column)
     errors = first_row_errors(game_id, rows, checks, source)
     keep = ~game_id.isin({e.game_id for e in errors})
     period_int = period[keep].astype(np.int64).to_numpy()

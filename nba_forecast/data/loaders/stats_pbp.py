@@ -117,6 +117,62 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
+def _read_file(file: Path, problems: list[DataError], on_error: OnError) -> pd.DataFrame | None:
+    """The file's rows, or None once its problem is collected: in a directory, a broken file
+    is one bad game, reported before going on with the others."""
+    source = str(file)
+    try:
+        frame = read_table(file)
+        if frame.empty:
+            raise DataError("empty_file", "the file has a header but no rows", source=source)
+        require_columns(frame, REQUIRED, source)
+    except DataError as file_error:
+        collect(problems, file_error, on_error)
+        return None
+    return frame
+
+
+def _report_duplicates(
+    events: pd.DataFrame,
+    seen: dict[str, str],
+    source: str,
+    problems: list[DataError],
+    on_error: OnError,
+) -> None:
+    """Collect a problem for each game of ``events`` already loaded from an earlier file."""
+    for game_id in events["game_id"].unique():
+        if game_id in seen:
+            duplicate = DataError(
+                "duplicate_game_id",
+                f"game already loaded from {seen[game_id]}",
+                source=source,
+                game_id=game_id,
+                expected="each game id once",
+            )
+            collect(problems, duplicate, on_error)
+
+
+def _file_margins(
+    frame: pd.DataFrame,
+    source: str,
+    seen: dict[str, str],
+    problems: list[DataError],
+    on_error: OnError,
+) -> pd.DataFrame:
+    """Minute margins of the file's valid games that no earlier file had; records them in
+    ``seen`` (game id -> file) and collects the problems of the others."""
+    events, row_errors = _scoring_events(frame, source)
+    for row_error in row_errors:
+        collect(problems, row_error, on_error)
+    _report_duplicates(events, seen, source, problems, on_error)
+    events = events[~events["game_id"].isin(seen)]
+    game_margins, event_errors = margins_from_events(events, check_steps=True, on_error="skip")
+    for event_error in event_errors:
+        collect(problems, event_error.with_source(source), on_error)
+    seen.update(dict.fromkeys(game_margins["game_id"], source))
+    return game_margins
+
+
 def load_stats_pbp(
     paths: Path | Iterable[Path],
     *,
@@ -133,35 +189,10 @@ def load_stats_pbp(
     margins, teams = [], []
     seen: dict[str, str] = {}
     for file in files:
-        source = str(file)
-        try:
-            frame = read_table(file)
-            if frame.empty:
-                raise DataError("empty_file", "the file has a header but no rows", source=source)
-            require_columns(frame, REQUIRED, source)
-        except DataError as file_error:
-            # in a directory, a broken file is one bad game: report it and go on
-            collect(problems, file_error, on_error)
+        frame = _read_file(file, problems, on_error)
+        if frame is None:
             continue
-        events, row_errors = _scoring_events(frame, source)
-        for row_error in row_errors:
-            collect(problems, row_error, on_error)
-        for game_id in events["game_id"].unique():
-            if game_id in seen:
-                duplicate = DataError(
-                    "duplicate_game_id",
-                    f"game already loaded from {seen[game_id]}",
-                    source=source,
-                    game_id=game_id,
-                    expected="each game id once",
-                )
-                collect(problems, duplicate, on_error)
-        events = events[~events["game_id"].isin(seen)]
-        game_margins, event_errors = margins_from_events(events, check_steps=True, on_error="skip")
-        for event_error in event_errors:
-            collect(problems, event_error.with_source(source), on_error)
-        seen.update(dict.fromkeys(game_margins["game_id"], source))
-        margins.append(game_margins)
+        margins.append(_file_margins(frame, str(file), seen, problems, on_error))
         teams.append(_teams(frame))
     games = attach_metadata(
         pd.concat(margins, ignore_index=True) if margins else None,
