@@ -12,11 +12,12 @@ def recalibrate_conformal(
     window_days: float,
     metrics: Output[Metrics],
 ) -> str:
-    """A recalibrated copy of production -> candidate version id ('' if none)."""
+    """On drift since production's own recalibration (the step's test, as in the CLI and
+    the replay): a recalibrated copy of production -> version id ('' if none)."""
     from nba_forecast.lifecycle.kfp_adapter import run_component
 
     deployment = {"database_url": database_url, "registry_url": registry_url}
     result = run_component(
-        "recalibrate", as_of, metrics, deployment=deployment, window_days=window_days, force=True
+        "recalibrate", as_of, metrics, deployment=deployment, window_days=window_days
     )
     return result.version or ""

@@ -27,7 +27,8 @@ Data = Annotated[Path | None, typer.Option(help="more games (our margins format)
 Only = Annotated[
     bool, typer.Option("--only", help="run just this step: no validation, A/B or roll forward")
 ]
-STEP_ERRORS = (RegistryError, ValueError, DataError, SQLAlchemyError, OSError)
+# RuntimeError: a git command of the GitOps step failed
+STEP_ERRORS = (RegistryError, ValueError, DataError, SQLAlchemyError, OSError, RuntimeError)
 
 
 def context(data: Path | None = None, repo: Path | None = None, env: str | None = None) -> Context:

@@ -125,6 +125,9 @@ def run_pipeline(
     if not local:
         raise fail("only --local runs are available from this command today")
     params = _parse_params(param or [])
+    if "as_of" in (pipelines[name].component_spec.inputs or {}):
+        # the local runner cannot resolve the schedule-time placeholder; '' means now
+        params.setdefault("as_of", "")
     from kfp import local as kfp_local
 
     root = root.resolve()

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nba_forecast.cli.console import fail, out
 from nba_forecast.settings import Settings
+from nba_forecast.storage.registry import RegistryError
 
 
 def serve(
@@ -53,7 +54,10 @@ def serve(
         routing_file=settings.routing_file,
         team_strength=latest_team_strength(ctx.games.games()),
     )
-    engine.reload(force=True)
+    try:
+        engine.reload(force=True)
+    except (OSError, ValueError, RegistryError) as error:
+        raise fail(f"cannot load the served versions: {error}") from None
     out.print(
         f"serving production {engine.routing.production if engine.routing else '?'} "
         f"on http://{host}:{port}",

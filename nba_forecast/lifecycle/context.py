@@ -20,19 +20,25 @@ from nba_forecast.storage.object_store import ObjectStore
 from nba_forecast.storage.prediction_log import PredictionLog
 from nba_forecast.storage.registry import Registry
 
+MIN_YEAR = 1946  # the league's first season; earlier times overflow the step windows
+
 
 def parse_as_of(text: str | None) -> dt.datetime:
-    """A step's time: ISO 8601 (UTC when it has no zone). None, '' or an unresolved KFP
-    placeholder (local runs) mean now."""
-    if not text or text.startswith("{{"):
+    """A step's time in UTC: ISO 8601 (UTC when it has no zone) or ``now``. None, '' or an
+    unresolved KFP placeholder (local runs) also mean now."""
+    if not text or text == "now" or text.startswith("{{"):
         return dt.datetime.now(dt.UTC)
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         raise ValueError(
-            f"bad as_of {text!r}: expected ISO 8601, e.g. 2015-01-15T09:00:00Z"
+            f"bad as_of {text!r}: expected ISO 8601, e.g. 2015-01-15T09:00:00Z, or now"
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if value.year < MIN_YEAR:
+        raise ValueError(f"bad as_of {text!r}: before {MIN_YEAR}, no NBA games to work on")
+    return value
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ A model directory holds ``params.json`` (class, parameters, library version) and
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -69,7 +70,7 @@ class FitExtras:
     info: pd.DataFrame | None = None
 
 
-class Forecaster:
+class Forecaster(ABC):
     """Base class: subclasses set ``state_names`` (fitted attributes ending in ``_``).
 
     Every forecaster is fitted the same way, ``fit(X, y, X_val=..., y_val=..., info=...)``:
@@ -93,11 +94,13 @@ class Forecaster:
         self._fit(X_, check_target(y, len(X_)), FitExtras(X_val, y_val, info))
         return self
 
+    @abstractmethod
     def _fit(self, X: NDArray[np.float64], y: NDArray[np.float64], extras: FitExtras) -> None:
-        raise NotImplementedError
+        """Fit on checked games; set the fitted state (names ending in ``_``)."""
 
+    @abstractmethod
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
-        raise NotImplementedError
+        """Halftime-margin forecasts, one per row of ``X``."""
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters: the public attributes that are not fitted state

@@ -20,7 +20,7 @@ import numpy as np
 from nba_forecast.models.ensemble import HalftimeEnsemble
 from nba_forecast.routing import Routing
 from nba_forecast.storage.prediction_log import OutcomeRecord, PredictionRecord
-from nba_forecast.storage.registry import Registry
+from nba_forecast.storage.registry import Registry, RegistryError
 
 logger = logging.getLogger(__name__)
 RELOAD_EVERY_S = 5.0
@@ -85,16 +85,27 @@ class ForecastEngine:
         if not force and self.routing is not None and now - self._checked < RELOAD_EVERY_S:
             return self.routing
         with self._lock:
-            routing = self._routing_now()
+            try:
+                routing = self._routing_now()
+                self._load(routing)
+            except (OSError, ValueError, RegistryError) as error:
+                if self.routing is None:
+                    raise
+                # a bad routing file or a registry blip: keep serving what is loaded
+                logger.warning("routing not reloaded, keeping %s: %s", self.routing, error)
+                self._checked = now
+                return self.routing
             serving = self.routing.production if self.routing else None
-            for version in filter(None, (routing.production, routing.challenger)):
-                if version not in self.models:
-                    directory = self.registry.pull(version, self.cache_dir / version)
-                    self.models[version] = HalftimeEnsemble.load(directory)
             if self.online_intervals and serving and serving != routing.production:
                 self.models[routing.production].carry_online_state(self.models[serving])
             self.routing, self._checked = routing, now
             return routing
+
+    def _load(self, routing: Routing) -> None:
+        for version in filter(None, (routing.production, routing.challenger)):
+            if version not in self.models:
+                directory = self.registry.pull(version, self.cache_dir / version)
+                self.models[version] = HalftimeEnsemble.load(directory)
 
     # -- forecasts ------------------------------------------------------------------------
     def features(self, home: str | None, away: str | None, back_to_back: float) -> list[float]:

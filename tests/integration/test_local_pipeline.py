@@ -80,6 +80,14 @@ def test_pipeline_compile_writes_every_pipeline(tmp_path: Path) -> None:
     ]
 
 
+def test_a_local_run_without_as_of_means_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
+    result = run_local("monitor", tmp_path)  # no --param as_of: the placeholder is unresolvable
+    assert "monitor-performance" in result.output and "decision:" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

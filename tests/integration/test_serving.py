@@ -314,3 +314,17 @@ def test_feed_fuzz_never_500(server: dict) -> None:
             assert response.status_code in (200, 409, 422), response.text
 
     run()
+
+
+def test_a_bad_routing_file_keeps_the_last_good_routing(server: dict, deployed: dict) -> None:
+    client, engine = server["client"], server["engine"]
+    engine.reload(force=True)
+    for text in (
+        "garbage: [",
+        json.dumps({"production": deployed["v1"], "challenger": "f" * 16}),
+    ):
+        server["routing"].write_text(text)
+        engine.reload(force=True)  # logged, not raised: the loaded versions keep serving
+        assert client.get("/readyz").status_code == 200
+        body = client.post("/v1/predict", json={"game_id": "r1", "margins": MARGINS})
+        assert body.status_code == 200 and body.json()["model_version"] == deployed["v1"]

@@ -171,3 +171,17 @@ def test_cadence_table() -> None:
     assert due_steps(monday, monday + dt.timedelta(minutes=5)) == []
     with pytest.raises(KeyError, match="no cadence"):
         cadence("deploy")
+
+
+def test_as_of_is_utc_and_bad_times_are_clear() -> None:
+    from nba_forecast.lifecycle.context import parse_as_of
+
+    same = parse_as_of("2014-01-15T01:00:00+05:00")
+    assert same == parse_as_of("2014-01-14T20:00:00Z") and same.tzinfo == dt.UTC
+    assert same.date() == dt.date(2014, 1, 14)  # date cuts are taken in UTC
+    assert parse_as_of("2014-01-14T20:00") == same  # no zone: UTC
+    now = dt.datetime.now(dt.UTC)
+    assert abs((parse_as_of("now") - now).total_seconds()) < 5
+    for text in ("yesterday", "0001-01-01", "2014-13-01"):
+        with pytest.raises(ValueError, match="bad as_of"):
+            parse_as_of(text)
