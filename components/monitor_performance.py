@@ -1,5 +1,5 @@
 from kfp import dsl
-from kfp.dsl import Artifact, Metrics, Output
+from kfp.dsl import Markdown, Metrics, Output
 
 from components import IMAGE
 
@@ -9,10 +9,10 @@ def monitor_performance(
     database_url: str,
     as_of: str,
     window_days: float,
-    prometheus: Output[Artifact],
+    report: Output[Markdown],
     metrics: Output[Metrics],
 ) -> int:
-    """Alert rules over the window; returns how many fire."""
+    """Alert rules over the window (the report for the KFP UI); returns how many fire."""
     from nba_forecast.lifecycle.kfp_adapter import run_component
 
     result = run_component(
@@ -22,6 +22,6 @@ def monitor_performance(
         deployment={"database_url": database_url},
         window_days=window_days,
     )
-    with open(prometheus.path, "w") as file:
-        file.write(result.report.prometheus())
+    with open(report.path, "w") as file:
+        file.write(result.report.to_markdown())
     return len(result.report.alerts)

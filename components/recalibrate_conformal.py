@@ -1,5 +1,5 @@
 from kfp import dsl
-from kfp.dsl import Metrics, Output
+from kfp.dsl import Metrics, Model, Output
 
 from components import IMAGE
 
@@ -10,14 +10,20 @@ def recalibrate_conformal(
     registry_url: str,
     as_of: str,
     window_days: float,
+    model: Output[Model],
     metrics: Output[Metrics],
 ) -> str:
     """On drift since production's own recalibration (the step's test, as in the CLI and
-    the replay): a recalibrated copy of production -> version id ('' if none)."""
-    from nba_forecast.lifecycle.kfp_adapter import run_component
+    the replay): a recalibrated copy of production as a Model artifact, and its version id
+    ('' if none)."""
+    from nba_forecast.lifecycle.kfp_adapter import model_artifact, run_component
 
     deployment = {"database_url": database_url, "registry_url": registry_url}
     result = run_component(
         "recalibrate", as_of, metrics, deployment=deployment, window_days=window_days
     )
+    content, metadata = model_artifact(result.version, registry_url)
+    with open(model.path, "w") as file:
+        file.write(content)
+    model.metadata.update(metadata)
     return result.version or ""

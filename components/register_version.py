@@ -1,16 +1,15 @@
 from kfp import dsl
-from kfp.dsl import Input, Markdown
+from kfp.dsl import Input, Markdown, Model
 
 from components import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def register_version(registry_url: str, candidate: str, as_of: str, report: Input[Markdown]) -> str:
-    """Record the validated candidate under the ``candidate`` alias, citing the report."""
-    from nba_forecast.lifecycle.kfp_adapter import run_component
+def register_version(candidate: Input[Model], as_of: str, report: Input[Markdown]) -> None:
+    """Record the validated candidate model under the ``candidate`` alias, citing the
+    validation report."""
+    from nba_forecast.lifecycle.kfp_adapter import model_reference, run_component
 
+    registry_url, version = model_reference(candidate.metadata)
     deployment = {"registry_url": registry_url}
-    result = run_component(
-        "register", as_of, deployment=deployment, candidate=candidate, report=report.uri
-    )
-    return result.version or ""
+    run_component("register", as_of, deployment=deployment, candidate=version, report=report.uri)

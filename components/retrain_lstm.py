@@ -1,18 +1,27 @@
 from kfp import dsl
-from kfp.dsl import Metrics, Output
+from kfp.dsl import Metrics, Model, Output
 
 from components import GPU_IMAGE
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def retrain_lstm(
-    registry_url: str, games_uri: str, as_of: str, force: bool, metrics: Output[Metrics]
+    registry_url: str,
+    games_uri: str,
+    as_of: str,
+    force: bool,
+    model: Output[Model],
+    metrics: Output[Metrics],
 ) -> str:
-    """When due (or forced), retrain every component (LSTM warm start, GPU when present)
-    -> candidate version id ('' when not due, or while an A/B test runs)."""
-    from nba_forecast.lifecycle.kfp_adapter import run_component
+    """When due (or forced), retrain every component (LSTM warm start, GPU when present):
+    the candidate as a Model artifact (registry URL and version in its metadata) and its
+    version id ('' when not due, or while an A/B test runs)."""
+    from nba_forecast.lifecycle.kfp_adapter import model_artifact, run_component
 
     deployment = {"registry_url": registry_url, "games_uri": games_uri}
-    return (
-        run_component("retrain", as_of, metrics, deployment=deployment, force=force).version or ""
-    )
+    result = run_component("retrain", as_of, metrics, deployment=deployment, force=force)
+    content, metadata = model_artifact(result.version, registry_url)
+    with open(model.path, "w") as file:
+        file.write(content)
+    model.metadata.update(metadata)
+    return result.version or ""

@@ -21,9 +21,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None  # MinIO or another S3-compatible server
     # the A/B routing the rollout step writes (the model-routing ConfigMap, mounted)
     routing_file: Path | None = None
-    # where lifecycle steps commit the routing: a GitOps repository and its overlay
-    gitops_repo: Path | None = None  # default: a local repository under home
+    # where lifecycle steps commit the routing: a GitOps repository (a local path, or a URL
+    # that steps clone and push to) and its overlay
+    gitops_repo: str | None = None  # default: a local repository under home
     environment: str = "production"
+    # extra games (margins CSV/Parquet: a path, or s3://bucket/key) beside the shipped ones
+    games_uri: str | None = None
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home.expanduser() / 'predictions.db'}"
@@ -31,8 +34,8 @@ class Settings(BaseSettings):
     def resolved_registry_url(self) -> str:
         return self.registry_url or (self.home.expanduser() / "registry").as_uri()
 
-    def resolved_gitops_repo(self) -> Path:
-        return (self.gitops_repo or self.home / "gitops").expanduser()
+    def resolved_gitops_repo(self) -> str:
+        return self.gitops_repo or str((self.home / "gitops").expanduser())
 
     def spool_path(self) -> Path:
         return self.home.expanduser() / "spool" / "prediction-log.jsonl"

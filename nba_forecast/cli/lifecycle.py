@@ -35,13 +35,13 @@ def context(data: Path | None = None, repo: Path | None = None, env: str | None 
     """The deployment from the settings; the games of ``data`` are read (and checked) now."""
     from nba_forecast.cli.evaluate import _games_with
     from nba_forecast.lifecycle.context import GameSource
-    from nba_forecast.lifecycle.deployment import build_context, shipped_games_plus
+    from nba_forecast.lifecycle.deployment import build_context
     from nba_forecast.settings import Settings
 
-    games = shipped_games_plus(None) if data is None else GameSource.of(_games_with(data))
+    games = None if data is None else GameSource.of(_games_with(data))
     try:
         return build_context(Settings(), games=games, gitops_repo=repo, environment=env)
-    except ValueError as error:
+    except (ValueError, RuntimeError) as error:  # bad URL, bad environment name
         raise fail(str(error)) from None
 
 

@@ -4,7 +4,6 @@ local runner (same components, this machine's Python)."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 import sys
 import time
@@ -74,101 +73,151 @@ def _parse_params(values: list[str]) -> dict[str, Any]:
     return params
 
 
-class _TaskTimer(logging.Filter):
-    """Task wall times from the local runner's log lines. A filter on the root logger, as
-    the runner replaces the root handlers while it runs."""
-
-    PATTERN = re.compile(r"^(Executing task|Task) '([\w-]+)'")
-    COLOUR = re.compile(r"\x1b\[[0-9;]*m")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started: dict[str, float] = {}
-        self.seconds: dict[str, float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = self.COLOUR.sub("", record.getMessage())
-        match = self.PATTERN.search(message)
-        if match:
-            task = match.group(2)
-            if message.startswith("Executing task"):
-                self.started[task] = record.created
-            elif "finished with status" in message and task in self.started:
-                self.seconds[task] = record.created - self.started[task]
-        return True
+RUNNERS = ("subprocess", "container")
 
 
-def task_outcomes(run_root: Path) -> list[tuple[str, str, dict[str, Any]]]:
-    """(task, status, output parameters) for every task the local run executed, in the
-    order they finished."""
-    outputs = sorted(run_root.glob("*/executor_output.json"), key=lambda p: p.stat().st_mtime_ns)
-    results = []
-    for output in outputs:
-        data = json.loads(output.read_text())
-        results.append((output.parent.name, "succeeded", dict(data.get("parameterValues", {}))))
-    return results
+def _parse_env(values: list[str]) -> dict[str, str]:
+    env = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise fail(f"bad --set-env {item!r}: use NAME=VALUE")
+        env[key] = value
+    return env
 
 
 @pipeline_app.command("run")
 def run_pipeline(
     name: Annotated[str, typer.Argument(help="pipeline name (see `pipeline compile`)")],
-    local: Annotated[bool, typer.Option("--local", help="run with KFP's local runner")] = False,
+    runner: Annotated[
+        str,
+        typer.Option(
+            help="subprocess: every task in this Python; container: every task in its image "
+            "(podman), with the environment the overlay's Pods get"
+        ),
+    ] = "subprocess",
+    local: Annotated[bool, typer.Option("--local", help="same as --runner subprocess")] = False,
     param: Annotated[list[str] | None, typer.Option(help="NAME=VALUE (JSON or text)")] = None,
     root: Annotated[Path, typer.Option(help="local pipeline root (artifacts)")] = Path(
         "build/local-runs"
     ),
+    env: Annotated[
+        str,
+        typer.Option("--env", help="container runner: the overlay whose Pod environment tasks get"),
+    ] = "staging",
+    secrets: Annotated[
+        Path | None,
+        typer.Option(help="container runner: YAML of the Secrets (manifests/secrets.example.yaml)"),
+    ] = None,
+    set_env: Annotated[
+        list[str] | None,
+        typer.Option("--set-env", help="container runner: NAME=VALUE over the overlay's value"),
+    ] = None,
+    docker_host: Annotated[
+        str | None,
+        typer.Option(help="container API (default: DOCKER_HOST, else podman started here)"),
+    ] = None,
+    manifests: Annotated[Path, typer.Option(help="kustomize manifests folder")] = Path("manifests"),
 ) -> None:
-    """Run a pipeline; prints each task's outcome and the decision."""
+    """Run a pipeline on this machine; prints each task's outcome and time and the decision."""
     pipelines = _pipelines()
     if name not in pipelines:
         raise fail(f"unknown pipeline {name!r}; have {', '.join(pipelines)}")
-    if not local:
-        raise fail("only --local runs are available from this command today")
+    if runner not in RUNNERS:
+        raise fail(f"unknown --runner {runner!r}; use {' or '.join(RUNNERS)}")
+    if local and runner != "subprocess":
+        raise fail("--local is --runner subprocess; give one of them")
     params = _parse_params(param or [])
     if "as_of" in (pipelines[name].component_spec.inputs or {}):
         # the local runner cannot resolve the schedule-time placeholder; '' means now
         params.setdefault("as_of", "")
     from kfp import local as kfp_local
 
-    root = root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    before = set(root.iterdir())
-    kfp_local.init(
-        runner=kfp_local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(root),
-        raise_on_error=True,
-    )
-    timer = _TaskTimer()
-    logging.getLogger().addFilter(timer)
-    start = time.perf_counter()
+    from nba_forecast.local_runs import LocalRunError, run_pipeline
+
+    if runner == "subprocess":
+        try:
+            outcomes, _, seconds = run_pipeline(
+                pipelines[name], params, root, kfp_local.SubprocessRunner(use_venv=False)
+            )
+        except TypeError as error:
+            raise fail(f"bad parameters for {name}: {error}") from None
+        _print_outcomes(f"{name}: local run", outcomes, seconds)
+        if any(o.status != "succeeded" for o in outcomes):
+            raise typer.Exit(1)
+        return
+    overrides = _parse_env(set_env or [])
     try:
-        pipelines[name](**params)
-    except TypeError as error:
-        raise fail(f"bad parameters for {name}: {error}") from None
-    except RuntimeError as error:
-        raise fail(f"pipeline {name} failed: {error}") from None
-    finally:
-        logging.getLogger().removeFilter(timer)
-    seconds = time.perf_counter() - start
-    runs = sorted(set(root.iterdir()) - before)
-    table = Table(title=f"{name}: local run, {seconds:.1f} s")
+        _run_in_containers(
+            name, pipelines[name], params, root, env, secrets, overrides, docker_host, manifests
+        )
+    except (LocalRunError, ValueError) as error:
+        raise fail(str(error)) from None
+
+
+def _run_in_containers(
+    name: str,
+    pipeline: Any,
+    params: dict[str, Any],
+    root: Path,
+    env: str,
+    secrets: Path | None,
+    overrides: dict[str, str],
+    docker_host: str | None,
+    manifests: Path,
+) -> None:
+    """The container runner: resolve the Pod environment, start the container API, run,
+    report, and copy the artifacts under the overlay's pipeline root."""
+    from kfp import local as kfp_local
+
+    from nba_forecast.local_runs import (
+        docker_api,
+        environ,
+        mirror_to_store,
+        require_images,
+        run_pipeline,
+    )
+    from nba_forecast.pod_env import load_secrets, pipeline_environment, render_overlay
+
+    overlay = render_overlay(manifests, env)
+    secret_values = load_secrets(secrets) if secrets is not None else {}
+    pod_env, images = pipeline_environment(pipeline, overlay, secret_values)
+    variables = {**pod_env.variables, **overrides}
+    sources = {**pod_env.sources, **{k: "--set-env" for k in overrides}}
+    out.print(f"task environment (overlay {env}; Secret values masked):", highlight=False)
+    for key in sorted(variables):
+        shown = "***" if sources[key].startswith("Secret") else variables[key]
+        out.print(f"  {key}={shown}  [{sources[key]}]", highlight=False, markup=False)
+    with docker_api(docker_host):
+        require_images(set(images.values()))
+        runner = kfp_local.DockerRunner(environment=variables, network_mode="host")
+        try:
+            outcomes, run_root, seconds = run_pipeline(pipeline, params, root, runner)
+        except TypeError as error:
+            raise fail(f"bad parameters for {name}: {error}") from None
+    _print_outcomes(f"{name}: every task in its image, overlay {env}", outcomes, seconds)
+    if run_root is not None and overlay.pipeline_root.startswith("s3://"):
+        credentials = {k: v for k, v in variables.items() if k.startswith("AWS_")}
+        with environ(**credentials):
+            target = mirror_to_store(
+                run_root, overlay.pipeline_root, variables.get("NBA_FORECAST_S3_ENDPOINT_URL")
+            )
+        out.print(f"artifacts: {target}/", highlight=False)
+    if any(o.status != "succeeded" for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _print_outcomes(title: str, outcomes: list[Any], seconds: float) -> None:
+    from nba_forecast.local_runs import decision
+
+    table = Table(title=f"{title}, {seconds:.1f} s")
     for column in ("task", "status", "seconds", "outputs"):
         table.add_column(column)
-    outcomes = task_outcomes(runs[-1]) if runs else []
-    for task, status, outputs in outcomes:
-        took = timer.seconds.get(task)
-        table.add_row(task, status, "" if took is None else f"{took:.1f}", json.dumps(outputs))
+    for outcome in outcomes:
+        took = "" if outcome.seconds is None else f"{outcome.seconds:.1f}"
+        table.add_row(outcome.task, outcome.status, took, json.dumps(outcome.outputs))
     out.print(table)
     out.print(f"decision: {decision(outcomes)}", highlight=False)
-
-
-def decision(outcomes: list[tuple[str, str, dict[str, Any]]]) -> str:
-    """What the run decided: the last task that ran and what it returned."""
-    if not outcomes:
-        return "no task ran"
-    task, _, outputs = outcomes[-1]
-    value = outputs.get("Output")
-    return f"{task} -> {json.dumps(value) if value not in (None, '') else 'nothing to do'}"
 
 
 def _client(host: str) -> Any:

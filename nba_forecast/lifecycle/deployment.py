@@ -3,10 +3,12 @@ adapter do once per call (explicit arguments win over the settings)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import tempfile
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 from nba_forecast.lifecycle.context import Context, GameSource
-from nba_forecast.lifecycle.gitops import GitOpsTarget
+from nba_forecast.lifecycle.gitops import gitops_target
 from nba_forecast.lifecycle.policy import Policy
 from nba_forecast.settings import Settings
 from nba_forecast.storage.object_store import open_store
@@ -24,13 +26,37 @@ def open_log(settings: Settings, url: str | None = None) -> PredictionLog:
     return PredictionLog.open(url or settings.resolved_database_url())
 
 
-def shipped_games_plus(path: Path | None) -> GameSource:
-    """The shipped games plus those of a margins file (bad games there skipped)."""
+def _load_games_file(location: str | Path, endpoint_url: str | None):  # type: ignore[no-untyped-def]
+    """The shipped games plus a margins file given as a path or an ``s3://bucket/key`` URI
+    (downloaded to a temporary file first: a task pod shares no filesystem)."""
+    from nba_forecast.data.shipped import shipped_plus
+
+    text = str(location)
+    if urlparse(text).scheme != "s3":
+        return shipped_plus(Path(text).expanduser())[0]
+    parsed = urlparse(text)
+    key = PurePosixPath(parsed.path.lstrip("/"))
+    if not key.name:
+        raise ValueError(f"bad games URI {text!r}: expected s3://bucket/path/file.parquet")
+    store = open_store(f"s3://{parsed.netloc}/{key.parent}", endpoint_url=endpoint_url)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / key.name
+        local.write_bytes(store.get(key.name))
+        return shipped_plus(local)[0]
+
+
+def shipped_games_plus(
+    location: str | Path | None, *, endpoint_url: str | None = None
+) -> GameSource:
+    """The shipped games plus those of a margins file (bad games there skipped): a local
+    path or an s3:// URI; None: the shipped games only."""
 
     def load():  # type: ignore[no-untyped-def]
         from nba_forecast.data.shipped import shipped_plus
 
-        return shipped_plus(path)[0]
+        if location is None or str(location) == "":
+            return shipped_plus(None)[0]
+        return _load_games_file(location, endpoint_url)
 
     return GameSource(load)
 
@@ -40,7 +66,7 @@ def build_context(
     *,
     database_url: str | None = None,
     registry_url: str | None = None,
-    gitops_repo: Path | None = None,
+    gitops_repo: str | Path | None = None,
     environment: str | None = None,
     games: GameSource | None = None,
     policy: Policy | None = None,
@@ -48,9 +74,12 @@ def build_context(
     registry_target = registry_url or settings.resolved_registry_url()
     return Context(
         registry=open_registry(settings, registry_target),
-        games=games or shipped_games_plus(None),
-        gitops=GitOpsTarget(
-            gitops_repo or settings.resolved_gitops_repo(), environment or settings.environment
+        games=games
+        or shipped_games_plus(settings.games_uri, endpoint_url=settings.s3_endpoint_url),
+        gitops=gitops_target(
+            gitops_repo or settings.resolved_gitops_repo(),
+            environment or settings.environment,
+            workdir=settings.home.expanduser(),
         ),
         state=open_store(registry_target, endpoint_url=settings.s3_endpoint_url),
         open_log=lambda: open_log(settings, database_url),

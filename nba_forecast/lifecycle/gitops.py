@@ -1,63 +1,177 @@
 """GitOps: the served versions and traffic split live in a git repository of kustomize
 overlays, which Argo CD or Flux sync to the cluster. A lifecycle step writes
 ``manifests/overlays/<env>/model-routing.yaml`` (the ConfigMap the server mounts) and
-commits it with the reason in the message. Embedded default: a local repository.
+commits it with the reason in the message.
+
+Two shapes: a local repository (the embedded default, and the replay), or a remote one
+(``NBA_FORECAST_GITOPS_REPO`` is a URL: https://, ssh://, git://, file://). For a remote the
+step clones (or fetches) into a working copy, commits and pushes; a push that is rejected
+because the remote moved is retried on the fresh remote state. A task pod's commit so leaves
+the pod. Credentials come from the environment (the ``nba-forecast-git`` Secret):
+``NBA_FORECAST_GITOPS_TOKEN`` for https, ``NBA_FORECAST_GITOPS_SSH_KEY`` for ssh.
 """
 
 from __future__ import annotations
 
+import base64
+import os
+import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from nba_forecast.routing import Routing
 
 CONFIGMAP = "model-routing.yaml"
+PUSH_ATTEMPTS = 3
+GIT_TIMEOUT_S = 120
+# an environment names an overlay folder: no path separators, no "..", no newlines
+ENV_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+REMOTE_PATTERN = re.compile(r"^(https?|ssh|git|file)://|^[\w.-]+@[\w.-]+:")
+
+
+class GitOpsError(RuntimeError):
+    """A git command failed, or the target is malformed."""
+
+
+def is_remote(location: str) -> bool:
+    return bool(REMOTE_PATTERN.match(location))
+
+
+def _auth_env() -> tuple[dict[str, str], list[str]]:
+    """Environment and ``-c`` options that carry the deploy credentials to git."""
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
+    options: list[str] = []
+    token = os.environ.get("NBA_FORECAST_GITOPS_TOKEN", "")
+    if token:
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        options += ["-c", f"http.extraHeader=Authorization: Basic {basic}"]
+    key = os.environ.get("NBA_FORECAST_GITOPS_SSH_KEY", "")
+    if key:
+        handle, name = tempfile.mkstemp(prefix="gitops-key-")
+        with os.fdopen(handle, "w") as file:
+            file.write(key if key.endswith("\n") else key + "\n")
+        env["GIT_SSH_COMMAND"] = (
+            f"ssh -i {name} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"
+        )
+    return env, options
 
 
 def _git(repo: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-    )
+    env, options = _auth_env()
+    try:
+        result = subprocess.run(
+            ["git", *options, "-C", str(repo), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            timeout=GIT_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise GitOpsError(f"git {args[0]} timed out after {GIT_TIMEOUT_S} s in {repo}") from None
     if result.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip()}")
+        raise GitOpsError(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip()}")
     return result.stdout.strip()
+
+
+def _identity(repo: Path) -> None:
+    _git(repo, "config", "user.name", "nba-forecast")
+    _git(repo, "config", "user.email", "nba-forecast@localhost")
 
 
 def ensure_repo(repo: Path) -> Path:
     """A git repository at ``repo`` (created, with a committer identity, if missing)."""
     if not (repo / ".git").exists():
         repo.mkdir(parents=True, exist_ok=True)
-        _git(repo, "init", "-q")
-        _git(repo, "config", "user.name", "nba-forecast")
-        _git(repo, "config", "user.email", "nba-forecast@localhost")
+        _git(repo, "init", "-q", "-b", "main")
+        _identity(repo)
     return repo
 
 
 @dataclass(frozen=True)
 class GitOpsTarget:
-    """One environment's overlay in one GitOps repository."""
+    """One environment's overlay in one GitOps repository: ``repo`` is the working copy;
+    with ``remote`` set it is a clone of that URL, kept in step before every read and
+    commit, and every commit is pushed to ``branch``."""
 
     repo: Path
     env: str = "production"
+    remote: str | None = None
+    branch: str = "main"
+
+    def __post_init__(self) -> None:
+        if not ENV_PATTERN.match(self.env):
+            raise GitOpsError(
+                f"bad environment {self.env!r}: an overlay name (lowercase letters, digits, "
+                "'-'), e.g. staging or production"
+            )
 
     @property
     def routing_path(self) -> Path:
         return self.repo / "manifests" / "overlays" / self.env / CONFIGMAP
 
-    def commit(self, routing: Routing, message: str) -> str | None:
-        """Write the routing ConfigMap and commit; returns the commit id, or None when
-        nothing changed (a re-run with the same state adds no commit)."""
-        ensure_repo(self.repo)
+    def _sync(self) -> None:
+        """The working copy at the remote branch's tip (clone on first use)."""
+        assert self.remote is not None
+        if not (self.repo / ".git").exists():
+            self.repo.parent.mkdir(parents=True, exist_ok=True)
+            _git(self.repo.parent, "clone", "-q", self.remote, self.repo.name)
+            _identity(self.repo)
+        else:
+            _git(self.repo, "fetch", "-q", "origin")
+        try:
+            _git(self.repo, "rev-parse", "--verify", "-q", f"origin/{self.branch}")
+        except GitOpsError:  # an empty remote: the first push creates the branch
+            _git(self.repo, "checkout", "-q", "--orphan", self.branch)
+            return
+        _git(self.repo, "checkout", "-q", "-B", self.branch, f"origin/{self.branch}")
+        _git(self.repo, "reset", "-q", "--hard", f"origin/{self.branch}")
+
+    def _write_and_commit(self, content: str, message: str) -> str | None:
         path = self.routing_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        content = routing.configmap(self.env)
         if path.exists() and path.read_text() == content:
             return None
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
         _git(self.repo, "add", str(path.relative_to(self.repo)))
         _git(self.repo, "commit", "-q", "-m", message)
         return _git(self.repo, "rev-parse", "HEAD")
 
+    def commit(self, routing: Routing, message: str) -> str | None:
+        """Write the routing ConfigMap and commit (and push, for a remote); returns the
+        commit id, or None when nothing changed (a re-run with the same state adds no
+        commit)."""
+        content = routing.configmap(self.env)
+        if self.remote is None:
+            ensure_repo(self.repo)
+            return self._write_and_commit(content, message)
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            self._sync()
+            commit = self._write_and_commit(content, message)
+            if commit is None:
+                return None
+            try:
+                _git(self.repo, "push", "-q", "origin", f"HEAD:refs/heads/{self.branch}")
+                return commit
+            except GitOpsError as error:
+                if attempt == PUSH_ATTEMPTS:
+                    raise GitOpsError(
+                        f"push to {self.remote} rejected {PUSH_ATTEMPTS} times: {error}"
+                    ) from None
+        return None  # unreachable: the loop returns or raises
+
     def read(self) -> Routing | None:
+        if self.remote is not None:
+            self._sync()
         return Routing.read(self.routing_path) if self.routing_path.exists() else None
+
+
+def gitops_target(location: str | Path, env: str, *, workdir: Path) -> GitOpsTarget:
+    """A target from a setting: a URL is a remote (cloned under ``workdir``), anything else
+    a local repository path."""
+    text = str(location)
+    if is_remote(text):
+        return GitOpsTarget(workdir / "gitops-clone", env, remote=text)
+    return GitOpsTarget(Path(text).expanduser(), env)

@@ -36,6 +36,30 @@ class MonitorReport:
     unlabelled: int
     alerts: list[str] = field(default_factory=list)
 
+    def to_markdown(self) -> str:
+        """The report for people (the KFP UI renders it): alerts, then metrics per arm."""
+        lines = [
+            f"# Monitor, {self.window_days:g} days to {self.as_of.isoformat(timespec='minutes')}",
+            "",
+            "**Alerts:** " + ("; ".join(self.alerts) if self.alerts else "none"),
+            "",
+            f"Unlabelled forecasts past due: {self.unlabelled}. Hours since the last forecast: "
+            + (
+                "none in the log"
+                if self.hours_since_forecast is None
+                else f"{self.hours_since_forecast:.1f}"
+            ),
+            "",
+            "| model version | arm | games | MAE | coverage | mean width |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in self.metrics.itertuples(index=False):
+            lines.append(
+                f"| {row.model_version} | {row.arm} | {int(row.n)} | {row.mae:.3f} "
+                f"| {row.coverage:.1%} | {row.mean_width:.2f} |"
+            )
+        return "\n".join(lines) + "\n"
+
     def prometheus(self) -> str:
         """The report in Prometheus text exposition format."""
         lines: list[str] = []

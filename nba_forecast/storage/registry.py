@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import nba_forecast
+from nba_forecast.provenance import code_version
 from nba_forecast.storage.object_store import ObjectNotFound, ObjectStore, PreconditionFailed
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class Registry:
             parent,
             data_window or {},
             metrics or {},
-            nba_forecast.__version__,
+            f"{nba_forecast.__version__} ({code_version()})",
             _now(),
         )
         body = manifest.to_json().encode()

@@ -1,0 +1,218 @@
+"""Running a pipeline on this machine with KFP's local runners: in this Python
+(``SubprocessRunner``), or each task in its image (``DockerRunner`` against podman's Docker
+API, with the environment a cluster's Pod gets: ``nba_forecast.pod_env``). What each task
+did is read from the runner's log lines and the tasks' own ``executor_output.json``: the
+local DockerRunner reports success for a container that is gone before its exit status is
+read, so a task without its executor output counts as failed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PODMAN_START_TIMEOUT_S = 30
+CONTAINERS_CONF = Path(__file__).resolve().parents[1] / "images" / "containers.conf"
+EXIT_TASK = "record-run"
+
+
+class LocalRunError(RuntimeError):
+    """The runner could not start (no podman, image not built, bad pipeline root)."""
+
+
+@dataclass
+class TaskOutcome:
+    task: str
+    status: str  # succeeded, failed
+    seconds: float | None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskLog(logging.Filter):
+    """Task start, end and status from the local runner's log lines. A filter on the root
+    logger, as the runner replaces the root handlers while it runs."""
+
+    PATTERN = re.compile(r"^(Executing task|Task) '([\w-]+)'(?: finished with status (\w+))?")
+    COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self.status: dict[str, str] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = self.COLOUR.sub("", record.getMessage())
+        match = self.PATTERN.search(message)
+        if match:
+            task = match.group(2)
+            if message.startswith("Executing task"):
+                self.started[task] = record.created
+            elif match.group(3):
+                self.status[task] = match.group(3).lower()
+                if task in self.started:
+                    self.seconds[task] = record.created - self.started[task]
+        return True
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[TaskLog]:
+        logging.getLogger().addFilter(self)
+        try:
+            yield self
+        finally:
+            logging.getLogger().removeFilter(self)
+
+
+def task_outcomes(run_root: Path | None, log: TaskLog) -> list[TaskOutcome]:
+    """Every task the run started, in the order it started; a task the runner called
+    successful but that left no executor output counts as failed."""
+    outcomes = []
+    for task in sorted(log.started, key=log.started.__getitem__):
+        output = run_root / task / "executor_output.json" if run_root else None
+        status = log.status.get(task, "failed")
+        outputs: dict[str, Any] = {}
+        if output is not None and output.is_file():
+            outputs = dict(json.loads(output.read_text()).get("parameterValues", {}))
+        elif status == "success":
+            status = "failure (no executor output)"
+        label = "succeeded" if status == "success" else status.replace("failure", "failed")
+        outcomes.append(TaskOutcome(task, label, log.seconds.get(task), outputs))
+    return outcomes
+
+
+def decision(outcomes: list[TaskOutcome]) -> str:
+    """What the run decided: the last step task that ran and what it returned."""
+    steps = [o for o in outcomes if o.task != EXIT_TASK]
+    if not steps:
+        return "no task ran"
+    failed = [o.task for o in steps if o.status != "succeeded"]
+    if failed:
+        return f"failed at {failed[0]}"
+    last = steps[-1]
+    value = last.outputs.get("Output")
+    return f"{last.task} -> {json.dumps(value) if value not in (None, '') else 'nothing to do'}"
+
+
+@contextlib.contextmanager
+def docker_api(host: str | None = None) -> Iterator[str]:
+    """A Docker-compatible API for KFP's DockerRunner (the docker SDK reads DOCKER_HOST):
+    ``host``, else DOCKER_HOST, else a podman service started for this run and stopped
+    after it."""
+    given = host or os.environ.get("DOCKER_HOST")
+    if given:
+        with environ(DOCKER_HOST=given):
+            yield given
+        return
+    podman = shutil.which("podman")
+    if podman is None:
+        raise LocalRunError(
+            "no container API: install podman (apt-get install podman runc) or give "
+            "--docker-host unix:///path/to/docker.sock"
+        )
+    folder = Path(tempfile.mkdtemp(prefix="nba-forecast-podman-"))
+    socket_path = folder / "podman.sock"
+    env = dict(os.environ)
+    if "CONTAINERS_CONF" not in env and CONTAINERS_CONF.is_file():
+        env["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
+    process = subprocess.Popen(
+        [podman, "system", "service", "--time=0", f"unix://{socket_path}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + PODMAN_START_TIMEOUT_S
+        while not socket_path.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                error = process.stderr.read() if process.stderr and process.poll() else ""
+                raise LocalRunError(f"podman system service did not start: {error.strip()}")
+            time.sleep(0.1)
+        with environ(DOCKER_HOST=f"unix://{socket_path}"):
+            yield f"unix://{socket_path}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def require_images(images: set[str]) -> None:
+    """Every image the tasks name is in the container store (nothing is pulled here)."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        present = {tag for image in client.images.list() for tag in image.tags}
+    finally:
+        client.close()
+    missing = sorted(i for i in images if i not in present and f"{i}:latest" not in present)
+    if missing:
+        raise LocalRunError(f"image(s) not built: {', '.join(missing)} (run `make images`)")
+
+
+def run_pipeline(
+    pipeline: Any, params: dict[str, Any], root: Path, runner: Any
+) -> tuple[list[TaskOutcome], Path | None, float]:
+    """Run ``pipeline`` with a KFP local ``runner``; the tasks' outcomes, the run's folder
+    under ``root`` and the wall time. Folders the runner creates are writable by the
+    images' non-root user (umask 0 while it runs)."""
+    from kfp import local as kfp_local
+
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o777)
+    before = set(root.iterdir())
+    kfp_local.init(runner=runner, pipeline_root=str(root), raise_on_error=False)
+    log = TaskLog()
+    start = time.perf_counter()
+    previous_umask = os.umask(0)
+    try:
+        with log.attached():
+            pipeline(**params)
+    finally:
+        os.umask(previous_umask)
+    seconds = time.perf_counter() - start
+    runs = sorted(set(root.iterdir()) - before, key=lambda p: p.stat().st_mtime_ns)
+    run_root = runs[-1] if runs else None
+    return task_outcomes(run_root, log), run_root, seconds
+
+
+def mirror_to_store(run_root: Path, pipeline_root: str, endpoint_url: str | None) -> str:
+    """Copy the run's artifacts under the cluster's pipeline root (the S3 artifact store
+    the local pipeline root stands for); returns where they went."""
+    from nba_forecast.storage.object_store import open_store
+
+    target = f"{pipeline_root.rstrip('/')}/{run_root.name}"
+    store = open_store(target, endpoint_url=endpoint_url)
+    for path in sorted(run_root.rglob("*")):
+        if path.is_file():
+            store.put(path.relative_to(run_root).as_posix(), path.read_bytes())
+    return target

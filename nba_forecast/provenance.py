@@ -1,0 +1,64 @@
+"""What code a run ran: the git commit and the container image. Images carry both in their
+environment (``images/Dockerfile`` bakes ``NBA_FORECAST_GIT_SHA`` and ``NBA_FORECAST_IMAGE``);
+podman adds the image id in ``/run/.containerenv``; a source checkout asks git."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+from pathlib import Path
+
+CONTAINERENV = Path("/run/.containerenv")
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def _checkout_sha() -> str:
+    if not (SOURCE_ROOT / ".git").exists():
+        return "unknown"
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(SOURCE_ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def _container_image_id(path: Path = CONTAINERENV) -> str:
+    """The image id podman ran this container from (its ``imageid=`` line), or ''."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key.strip() == "imageid":
+            return value.strip().strip('"')
+    return ""
+
+
+def provenance() -> dict[str, str]:
+    """``git_sha``, ``image`` (the reference the image was built as) and ``image_id`` (its
+    digest where the container runtime says; '' elsewhere)."""
+    return {
+        "git_sha": os.environ.get("NBA_FORECAST_GIT_SHA") or _checkout_sha(),
+        "image": os.environ.get("NBA_FORECAST_IMAGE", ""),
+        "image_id": os.environ.get("NBA_FORECAST_IMAGE_ID") or _container_image_id(),
+    }
+
+
+def code_version() -> str:
+    """One string for a registry manifest: ``git <sha>`` plus the image where there is one."""
+    facts = provenance()
+    text = f"git {facts['git_sha']}"
+    if facts["image"]:
+        text += f", image {facts['image']}"
+    if facts["image_id"]:
+        text += f"@{facts['image_id'][:19]}"
+    return text
