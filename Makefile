@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint compile bench clean
+.PHONY: help install demo test images lint compile bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ demo: $(STAMP) ## the main job on embedded defaults: data summary, model evaluat
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/pytest
+
+images: ## build the CPU and CUDA images with podman (bases from Debian where none can be pulled)
+	images/build.sh
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

@@ -1,7 +1,8 @@
 """Under CI=true, tests that need real services must run: a skip there is a failure.
 
-Locally a missing PostgreSQL skips the `postgres` tests; in CI the database is part of the
-machine, so a skip means the suite checked less than it claims.
+Locally a missing PostgreSQL skips the `postgres` tests, and missing images (`make images`)
+the `container` tests; in CI both are part of the machine, so a skip means the suite
+checked less than it claims.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 
 import pytest
 
-GUARDED_MARKERS = ("postgres",)
+GUARDED_MARKERS = ("postgres", "container")
 _skipped: list[str] = []
 
 
@@ -31,7 +32,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     if in_ci() and _skipped:
         terminalreporter.write_line(
-            f"CI=true: {len(_skipped)} test(s) needing PostgreSQL were skipped; failing the run:",
+            f"CI=true: {len(_skipped)} test(s) needing PostgreSQL or the images were skipped; failing the run:",
             red=True,
         )
         for nodeid in _skipped:
