@@ -164,18 +164,21 @@ def environ(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def require_images(images: set[str]) -> None:
-    """Every image the tasks name is in the container store (nothing is pulled here)."""
+def require_images(images: set[str]) -> dict[str, str]:
+    """Every image the tasks name is in the container store (nothing is pulled here);
+    returns reference -> image id, which the tasks record (an image cannot know its own)."""
     import docker
 
     client = docker.from_env()
     try:
-        present = {tag for image in client.images.list() for tag in image.tags}
+        present = {tag: image.id for image in client.images.list() for tag in image.tags}
     finally:
         client.close()
-    missing = sorted(i for i in images if i not in present and f"{i}:latest" not in present)
+    found = {i: present.get(i) or present.get(f"{i}:latest") for i in images}
+    missing = sorted(i for i, image_id in found.items() if not image_id)
     if missing:
         raise LocalRunError(f"image(s) not built: {', '.join(missing)} (run `make images`)")
+    return {i: str(image_id) for i, image_id in found.items()}
 
 
 def run_pipeline(

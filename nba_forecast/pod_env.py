@@ -48,6 +48,10 @@ def _kubectl() -> str:
 
 
 def render_overlay(manifests: Path, env: str) -> Overlay:
+    from nba_forecast.lifecycle.gitops import ENV_PATTERN
+
+    if not ENV_PATTERN.match(env):
+        raise PodEnvError(f"bad --env {env!r}: an overlay name such as staging or production")
     folder = manifests / "overlays" / env
     if not (folder / "kustomization.yaml").is_file():
         have = sorted(p.name for p in (manifests / "overlays").glob("*") if p.is_dir())

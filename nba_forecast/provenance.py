@@ -1,10 +1,16 @@
 """What code a run ran: the git commit and the container image. Images carry both in their
 environment (``images/Dockerfile`` bakes ``NBA_FORECAST_GIT_SHA`` and ``NBA_FORECAST_IMAGE``);
-podman adds the image id in ``/run/.containerenv``; a source checkout asks git."""
+a source checkout asks git. An image cannot know its own digest: whoever starts the
+container says it (``NBA_FORECAST_IMAGE_IDS``: JSON ``{image reference: id}``, set by
+``pipeline run --runner container``; podman's ``/run/.containerenv`` has it for privileged
+containers). On a cluster, compile the pipelines with digest-pinned references
+(``NBA_FORECAST_IMAGE=repo/name@sha256:...``): the Pod spec and KFP's task record then name
+the digest."""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -43,13 +49,22 @@ def _container_image_id(path: Path = CONTAINERENV) -> str:
     return ""
 
 
+def _image_id_given(image: str) -> str:
+    try:
+        given = json.loads(os.environ.get("NBA_FORECAST_IMAGE_IDS") or "{}")
+    except json.JSONDecodeError:
+        return ""
+    return str(given.get(image, "")) if isinstance(given, dict) else ""
+
+
 def provenance() -> dict[str, str]:
     """``git_sha``, ``image`` (the reference the image was built as) and ``image_id`` (its
-    digest where the container runtime says; '' elsewhere)."""
+    id where the container's starter or runtime says; '' elsewhere)."""
+    image = os.environ.get("NBA_FORECAST_IMAGE", "")
     return {
         "git_sha": os.environ.get("NBA_FORECAST_GIT_SHA") or _checkout_sha(),
-        "image": os.environ.get("NBA_FORECAST_IMAGE", ""),
-        "image_id": os.environ.get("NBA_FORECAST_IMAGE_ID") or _container_image_id(),
+        "image": image,
+        "image_id": _image_id_given(image) or _container_image_id(),
     }
 
 

@@ -189,8 +189,9 @@ def _run_in_containers(
         shown = "***" if sources[key].startswith("Secret") else variables[key]
         out.print(f"  {key}={shown}  [{sources[key]}]", highlight=False, markup=False)
     with docker_api(docker_host):
-        require_images(set(images.values()))
-        runner = kfp_local.DockerRunner(environment=variables, network_mode="host")
+        image_ids = require_images(set(images.values()))
+        task_env = {**variables, "NBA_FORECAST_IMAGE_IDS": json.dumps(image_ids)}
+        runner = kfp_local.DockerRunner(environment=task_env, network_mode="host")
         try:
             outcomes, run_root, seconds = run_pipeline(pipeline, params, root, runner)
         except TypeError as error:

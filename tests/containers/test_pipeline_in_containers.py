@@ -107,13 +107,14 @@ def test_continuous_improvement_runs_every_task_in_its_image(cluster) -> None:  
             "--root",
             str(cluster["tmp"] / "pipeline-root"),
             "--param",
-            "as_of=2014-06-30T12:00:00Z",
+            "as_of=2014-04-17T12:00:00Z",
             "--param",
             "force_retrain=true",
         ],
         {k: v for k, v in env.items() if not k.startswith("NBA_FORECAST_")},
     )
     output = run.stdout + run.stderr
+    (cluster["tmp"] / "run.log").write_text(output)  # kept by pytest for a failed run
     assert run.returncode == 0, output[-6000:]
     assert "NBA_FORECAST_DATABASE_URL=***  [Secret nba-forecast-database]" in run.stdout
     assert "NBA_FORECAST_ENVIRONMENT=staging  [ConfigMap nba-forecast-settings]" in run.stdout
@@ -137,9 +138,19 @@ def test_continuous_improvement_runs_every_task_in_its_image(cluster) -> None:  
     # the rollout's routing left the pod: a commit on the remote, in the staging overlay
     if "rollout-ab" in run.stdout:
         log = subprocess.run(
-            ["git", "-C", str(cluster["bare"]), "log", "--format=%s", "main", "--",
-             "manifests/overlays/staging/model-routing.yaml"],
-            capture_output=True, text=True, check=True,
+            [
+                "git",
+                "-C",
+                str(cluster["bare"]),
+                "log",
+                "--format=%s",
+                "main",
+                "--",
+                "manifests/overlays/staging/model-routing.yaml",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         assert "A/B" in log or "rollout" in log.lower(), log
 
@@ -167,14 +178,21 @@ def test_the_retrain_executor_reads_production_from_s3_with_the_pod_environment(
     }
     package = cluster["tmp"] / "retrain.yaml"
     compiler.Compiler().compile(pipelines()["retrain"], str(package))
-    command = ["python3", "-c",
-               "from nba_forecast.lifecycle.kfp_adapter import run_component as r; "
-               "print(r('retrain', '2013-06-30T00:00:00Z', deployment={'registry_url': ''}, "
-               "force=False).detail)"]
+    command = [
+        "python3",
+        "-c",
+        "from nba_forecast.lifecycle.kfp_adapter import run_component as r; "
+        "print(r('retrain', '2013-06-30T00:00:00Z', deployment={'registry_url': ''}, "
+        "force=False).detail)",
+    ]
     flags = [f"--env={k}={v}" for k, v in variables.items()]
     result = subprocess.run(
         ["podman", "run", "--rm", "--network", "host", *flags, GPU_IMAGE, *command],
-        env=podman_env(), capture_output=True, text=True, timeout=600, check=False,
+        env=podman_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "none yet" not in result.stdout + result.stderr

@@ -35,7 +35,11 @@ def test_retrain_pipeline_runs_the_policy_chain_locally(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shipped_games: pd.DataFrame
 ) -> None:
     monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
+    # what the ConfigMap and Secrets give a task: a task never falls back to its home
+    monkeypatch.setenv("NBA_FORECAST_REGISTRY_URL", (tmp_path / "registry").as_uri())
+    monkeypatch.setenv("NBA_FORECAST_DATABASE_URL", f"sqlite:///{tmp_path / 'log.db'}")
     monkeypatch.setenv("NBA_FORECAST_GITOPS_REPO", str(tmp_path / "gitops"))
+    monkeypatch.setenv("NBA_FORECAST_ENVIRONMENT", "production")
     assert runner.invoke(app, ["bootstrap", "--through-season", "2012"]).exit_code == 0
     ctx = context()
     v1 = ctx.registry.resolve("production")
@@ -60,6 +64,26 @@ def test_retrain_pipeline_runs_the_policy_chain_locally(
     assert "validate-challenger" not in result.output
     assert "decision: retrain-lstm -> nothing to do" in result.output
     assert rollout_state(ctx).challenger == challenger
+    # the exit handler recorded both runs beside the registry
+    records = sorted((tmp_path / "registry" / "runs").rglob("*.json"))
+    assert [r.parent.name for r in records] == ["continuous_improvement", "retrain"]
+
+
+def test_a_task_without_configuration_fails_the_run_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No registry for the tasks: monitor's exit handler cannot fall back to a local one;
+    the run fails, says why, and exits non-zero."""
+    for name in ("NBA_FORECAST_REGISTRY_URL", "NBA_FORECAST_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
+    args = ["pipeline", "run", "monitor", "--local", "--root", str(tmp_path / "runs")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "no database_url" in result.output and "decision: failed at monitor-performance" in (
+        result.output
+    )
+    assert not (tmp_path / "home").exists()  # no SQLite file, no registry made in its place
 
 
 def test_pipeline_compile_writes_every_pipeline(tmp_path: Path) -> None:
@@ -84,6 +108,8 @@ def test_a_local_run_without_as_of_means_now(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NBA_FORECAST_REGISTRY_URL", (tmp_path / "registry").as_uri())
+    monkeypatch.setenv("NBA_FORECAST_DATABASE_URL", f"sqlite:///{tmp_path / 'log.db'}")
     result = run_local("monitor", tmp_path)  # no --param as_of: the placeholder is unresolvable
     assert "monitor-performance" in result.output and "decision:" in result.output
 
@@ -92,12 +118,20 @@ def test_a_local_run_without_as_of_means_now(
     ("args", "message"),
     [
         (["pipeline", "run", "nope", "--local"], "unknown pipeline"),
-        (["pipeline", "run", "monitor"], "only --local"),
+        (["pipeline", "run", "monitor", "--runner", "kubernetes"], "unknown --runner"),
+        (["pipeline", "run", "monitor", "--local", "--runner", "container"], "--local is"),
         (["pipeline", "run", "monitor", "--local", "--param", "window_days"], "bad --param"),
         (["pipeline", "run", "monitor", "--local", "--param", "colour=red"], "bad parameters"),
+        (["pipeline", "run", "monitor", "--runner", "container", "--env", "../.."], "bad --env"),
+        (["pipeline", "run", "monitor", "--runner", "container", "--env", "qa"], "have: prod"),
+        (["pipeline", "run", "monitor", "--runner", "container", "--set-env", "1X=y"], "bad --set"),
+        (
+            ["pipeline", "run", "monitor", "--runner", "container", "--secrets", "/nope.yaml"],
+            "cannot read the Secrets file /nope.yaml",
+        ),
     ],
 )
 def test_pipeline_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
-    result = runner.invoke(app, [*args, "--root", str(tmp_path)] if "--local" in args else args)
+    result = runner.invoke(app, [*args, "--root", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert message in result.output

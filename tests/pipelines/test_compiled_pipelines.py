@@ -76,9 +76,10 @@ def test_every_executor_gets_the_cluster_environment_resources_and_no_cache(
             got = secrets[secret.name]
             assert {p["secretKey"]: p["envVar"] for p in got["keyToEnv"]} == secret.keys
             assert bool(got.get("optional")) == secret.optional
-        assert config["securityContext"]["runAsUser"] == str(RUN_AS_USER) or config[
-            "securityContext"
-        ]["runAsUser"] == RUN_AS_USER
+        assert (
+            config["securityContext"]["runAsUser"] == str(RUN_AS_USER)
+            or config["securityContext"]["runAsUser"] == RUN_AS_USER
+        )
         resources = body["container"]["resources"]
         for field in (
             "resourceCpuRequest",

@@ -32,7 +32,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     if in_ci() and _skipped:
         terminalreporter.write_line(
-            f"CI=true: {len(_skipped)} test(s) needing PostgreSQL or the images were skipped; failing the run:",
+            f"CI=true: {len(_skipped)} test(s) needing PostgreSQL or the images were skipped; "
+            "failing the run:",
             red=True,
         )
         for nodeid in _skipped:

@@ -40,7 +40,9 @@ def test_dockerfile_installs_the_package_with_the_project_pins(name: str) -> Non
         base = re.search(r"^ARG BASE_IMAGE=pytorch/pytorch:([\d.]+)-cuda", text, re.M)
         assert base and base.group(1) == pins()["torch"]
     assert re.search(r"^USER 10001$", text, re.M), "must run as the non-root uid 10001"
-    assert not re.search(r"^ENTRYPOINT", text, re.M), "KFP's `sh -c` command would go to the entry point"
+    assert not re.search(r"^ENTRYPOINT", text, re.M), (
+        "KFP's `sh -c` command would go to the entry point"
+    )
     for folder in ("nba_forecast", "components", "pipelines"):
         assert f"COPY {folder} ./{folder}" in text
 
