@@ -50,7 +50,7 @@ def _kubectl() -> str:
 def render_overlay(manifests: Path, env: str) -> Overlay:
     from nba_forecast.lifecycle.gitops import ENV_PATTERN
 
-    if not ENV_PATTERN.match(env):
+    if not ENV_PATTERN.fullmatch(env):
         raise PodEnvError(f"bad --env {env!r}: an overlay name such as staging or production")
     folder = manifests / "overlays" / env
     if not (folder / "kustomization.yaml").is_file():

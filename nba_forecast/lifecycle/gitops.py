@@ -102,7 +102,7 @@ class GitOpsTarget:
     branch: str = "main"
 
     def __post_init__(self) -> None:
-        if not ENV_PATTERN.match(self.env):
+        if not ENV_PATTERN.fullmatch(self.env):
             raise GitOpsError(
                 f"bad environment {self.env!r}: an overlay name (lowercase letters, digits, "
                 "'-'), e.g. staging or production"

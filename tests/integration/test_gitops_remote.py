@@ -1,0 +1,88 @@
+"""GitOps against a remote: the step's commit leaves the machine (a bare repository over
+file:// and over git:// on loopback), a rejected push is retried on the remote's new state,
+and bad targets are clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nba_forecast.lifecycle.gitops import GitOpsError, GitOpsTarget, gitops_target
+from nba_forecast.routing import Routing
+from tests.plugins.containers import git_daemon
+
+
+def bare(tmp_path: Path) -> Path:
+    path = tmp_path / "config.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
+    return path
+
+
+def remote_file(remote: Path, path: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(remote), "show", f"main:{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_a_commit_reaches_an_empty_remote_and_a_fresh_clone(tmp_path: Path) -> None:
+    remote = bare(tmp_path)
+    target = gitops_target(remote.as_uri(), "staging", workdir=tmp_path / "pod-a")
+    assert target.remote == remote.as_uri()
+    commit = target.commit(Routing("v1", None, 0.0, ""), "bootstrap: v1 serves")
+    assert commit and '"production": "v1"' in remote_file(
+        remote, "manifests/overlays/staging/model-routing.yaml"
+    )
+    # another pod (another working copy) reads it and adds its own commit
+    other = gitops_target(remote.as_uri(), "staging", workdir=tmp_path / "pod-b")
+    assert other.read() == Routing("v1", None, 0.0, "")
+    assert other.commit(Routing("v1", "v2", 0.1, "s"), "A/B start: v2 at 10%")
+    assert other.commit(Routing("v1", "v2", 0.1, "s"), "again") is None  # nothing changed
+    log = subprocess.run(
+        ["git", "-C", str(remote), "log", "--format=%s", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert log == ["A/B start: v2 at 10%", "bootstrap: v1 serves"]
+
+
+def test_a_rejected_push_is_retried_on_the_new_remote_state(tmp_path: Path) -> None:
+    remote = bare(tmp_path)
+    a = GitOpsTarget(tmp_path / "a", "production", remote=remote.as_uri())
+    b = GitOpsTarget(tmp_path / "b", "staging", remote=remote.as_uri())
+    a.commit(Routing("v1", None, 0.0, ""), "production v1")
+    b.read()  # b's clone is now behind once a pushes again
+    a.commit(Routing("v2", None, 0.0, ""), "production v2")
+    assert b.commit(Routing("s1", None, 0.0, ""), "staging s1")
+    assert '"production": "v2"' in remote_file(
+        remote, "manifests/overlays/production/model-routing.yaml"
+    )
+    assert '"production": "s1"' in remote_file(
+        remote, "manifests/overlays/staging/model-routing.yaml"
+    )
+
+
+def test_over_git_protocol_on_loopback(tmp_path: Path) -> None:
+    with git_daemon(tmp_path / "served") as (url, remote):
+        target = gitops_target(url, "staging", workdir=tmp_path / "pod")
+        target.commit(Routing("v1", None, 0.0, ""), "v1")
+        assert '"production": "v1"' in remote_file(
+            remote, "manifests/overlays/staging/model-routing.yaml"
+        )
+
+
+def test_an_unreachable_remote_is_a_clear_error(tmp_path: Path) -> None:
+    target = gitops_target((tmp_path / "nope.git").as_uri(), "staging", workdir=tmp_path)
+    with pytest.raises(GitOpsError, match="git clone .* failed"):
+        target.commit(Routing("v1", None, 0.0, ""), "v1")
+
+
+@pytest.mark.parametrize("env", ["../../..", "Production", "prod\n", "", "a/b"])
+def test_bad_environment_names(tmp_path: Path, env: str) -> None:
+    with pytest.raises(GitOpsError, match="bad environment"):
+        GitOpsTarget(tmp_path, env)
