@@ -25,7 +25,7 @@ demo: $(STAMP) ## the main job on embedded defaults: data summary, model evaluat
 	$(BIN)/nba-forecast pipeline run continuous_improvement --local --root reports/pipeline-runs \
 	  --param database_url=sqlite:///$(CURDIR)/reports/replay/state/continuous/predictions.db \
 	  --param registry_url=file://$(CURDIR)/reports/replay/state/continuous/registry \
-	  --param gitops_repo=$(CURDIR)/reports/replay/state/continuous/gitops \
+	  --param gitops_repo=$(CURDIR)/reports/replay/state/continuous/gitops --param environment=production \
 	  --param as_of=2015-04-16T12:00:00Z
 
 test: $(STAMP) ## run the test suite

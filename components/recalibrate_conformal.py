@@ -16,14 +16,10 @@ def recalibrate_conformal(
     """On drift since production's own recalibration (the step's test, as in the CLI and
     the replay): a recalibrated copy of production as a Model artifact, and its version id
     ('' if none)."""
-    from nba_forecast.lifecycle.kfp_adapter import model_artifact, run_component
+    from nba_forecast.lifecycle.kfp_adapter import export_model, run_component
 
     deployment = {"database_url": database_url, "registry_url": registry_url}
     result = run_component(
         "recalibrate", as_of, metrics, deployment=deployment, window_days=window_days
     )
-    content, metadata = model_artifact(result.version, registry_url)
-    with open(model.path, "w") as file:
-        file.write(content)
-    model.metadata.update(metadata)
-    return result.version or ""
+    return export_model(model, result.version, registry_url)

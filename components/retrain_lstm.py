@@ -16,12 +16,8 @@ def retrain_lstm(
     """When due (or forced), retrain every component (LSTM warm start, GPU when present):
     the candidate as a Model artifact (registry URL and version in its metadata) and its
     version id ('' when not due, or while an A/B test runs)."""
-    from nba_forecast.lifecycle.kfp_adapter import model_artifact, run_component
+    from nba_forecast.lifecycle.kfp_adapter import export_model, run_component
 
     deployment = {"registry_url": registry_url, "games_uri": games_uri}
     result = run_component("retrain", as_of, metrics, deployment=deployment, force=force)
-    content, metadata = model_artifact(result.version, registry_url)
-    with open(model.path, "w") as file:
-        file.write(content)
-    model.metadata.update(metadata)
-    return result.version or ""
+    return export_model(model, result.version, registry_url)

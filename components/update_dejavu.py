@@ -10,12 +10,8 @@ def update_dejavu(
 ) -> str:
     """Finished games join production's analog database: the candidate as a Model artifact
     and its version id ('' when no new games, or while an A/B test runs)."""
-    from nba_forecast.lifecycle.kfp_adapter import model_artifact, run_component
+    from nba_forecast.lifecycle.kfp_adapter import export_model, run_component
 
     deployment = {"registry_url": registry_url, "games_uri": games_uri}
     result = run_component("update_dejavu", as_of, metrics, deployment=deployment)
-    content, metadata = model_artifact(result.version, registry_url)
-    with open(model.path, "w") as file:
-        file.write(content)
-    model.metadata.update(metadata)
-    return result.version or ""
+    return export_model(model, result.version, registry_url)

@@ -164,21 +164,63 @@ def environ(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def require_images(images: set[str]) -> dict[str, str]:
-    """Every image the tasks name is in the container store (nothing is pulled here);
-    returns reference -> image id, which the tasks record (an image cannot know its own)."""
+@dataclass(frozen=True)
+class BuiltImage:
+    reference: str
+    image_id: str
+    git_sha: str  # the commit it was built from (images/Dockerfile bakes it)
+
+
+def require_images(images: set[str]) -> dict[str, BuiltImage]:
+    """Every image the tasks name is in the container store (nothing is pulled here), with
+    its id (which the tasks record: an image cannot know its own) and source commit."""
     import docker
 
     client = docker.from_env()
     try:
-        present = {tag: image.id for image in client.images.list() for tag in image.tags}
+        present = {tag: image for image in client.images.list() for tag in image.tags}
     finally:
         client.close()
     found = {i: present.get(i) or present.get(f"{i}:latest") for i in images}
-    missing = sorted(i for i, image_id in found.items() if not image_id)
+    missing = sorted(i for i, image in found.items() if image is None)
     if missing:
         raise LocalRunError(f"image(s) not built: {', '.join(missing)} (run `make images`)")
-    return {i: str(image_id) for i, image_id in found.items()}
+    built = {}
+    for reference, image in found.items():
+        assert image is not None
+        env = dict(
+            item.partition("=")[::2] for item in (image.attrs.get("Config") or {}).get("Env") or []
+        )
+        built[reference] = BuiltImage(reference, str(image.id), env.get("NBA_FORECAST_GIT_SHA", ""))
+    return built
+
+
+def stale_images(built: dict[str, BuiltImage], checkout_sha: str) -> list[str]:
+    """Images built from another commit than the checkout (or from a dirty tree)."""
+    if checkout_sha in ("", "unknown"):
+        return []
+    return sorted(b.reference for b in built.values() if b.git_sha != checkout_sha)
+
+
+def correct_run_record(
+    store: Any, pipeline: str, run_name: str, outcomes: list[TaskOutcome]
+) -> dict[str, Any] | None:
+    """The exit handler saw the runner's view; where a task left no executor output the
+    runner had called it a success. Record the run as failed, as a cluster would."""
+    failed = [o for o in outcomes if o.task != EXIT_TASK and o.status != "succeeded"]
+    if not failed:
+        return None
+    for key in store.list(f"runs/{pipeline}/"):
+        record = json.loads(store.get(key))
+        if record.get("run_name") == run_name and record.get("state") == "SUCCEEDED":
+            record.update(
+                state="FAILED",
+                failed_task=failed[0].task,
+                error=f"{failed[0].status} (corrected after the local container run)",
+            )
+            store.put(key, json.dumps(record, indent=2).encode())
+            return record
+    return None
 
 
 def run_pipeline(

@@ -20,7 +20,8 @@ SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 @functools.cache
-def _checkout_sha() -> str:
+def checkout_sha() -> str:
+    """The source checkout's commit, '-dirty' appended when it has changes; 'unknown' elsewhere."""
     if not (SOURCE_ROOT / ".git").exists():
         return "unknown"
     try:
@@ -33,7 +34,28 @@ def _checkout_sha() -> str:
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
+    if result.returncode != 0:
+        return "unknown"
+    dirty = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(SOURCE_ROOT),
+            "diff",
+            "--quiet",
+            "HEAD",
+            "--",
+            "nba_forecast",
+            "components",
+            "pipelines",
+            "pyproject.toml",
+            "images",
+        ],
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    return result.stdout.strip() + ("-dirty" if dirty.returncode == 1 else "")
 
 
 def _container_image_id(path: Path = CONTAINERENV) -> str:
@@ -62,7 +84,7 @@ def provenance() -> dict[str, str]:
     id where the container's starter or runtime says; '' elsewhere)."""
     image = os.environ.get("NBA_FORECAST_IMAGE", "")
     return {
-        "git_sha": os.environ.get("NBA_FORECAST_GIT_SHA") or _checkout_sha(),
+        "git_sha": os.environ.get("NBA_FORECAST_GIT_SHA") or checkout_sha(),
         "image": image,
         "image_id": _image_id_given(image) or _container_image_id(),
     }

@@ -171,13 +171,16 @@ def _run_in_containers(
     from kfp import local as kfp_local
 
     from nba_forecast.local_runs import (
+        correct_run_record,
         docker_api,
         environ,
         mirror_to_store,
         require_images,
         run_pipeline,
+        stale_images,
     )
     from nba_forecast.pod_env import load_secrets, pipeline_environment, render_overlay
+    from nba_forecast.provenance import checkout_sha
 
     overlay = render_overlay(manifests, env)
     secret_values = load_secrets(secrets) if secrets is not None else {}
@@ -189,7 +192,14 @@ def _run_in_containers(
         shown = "***" if sources[key].startswith("Secret") else variables[key]
         out.print(f"  {key}={shown}  [{sources[key]}]", highlight=False, markup=False)
     with docker_api(docker_host):
-        image_ids = require_images(set(images.values()))
+        built = require_images(set(images.values()))
+        for stale in stale_images(built, checkout_sha()):
+            out.print(
+                f"warning: {stale} was built from {built[stale].git_sha or 'unknown'}, "
+                f"the checkout is at {checkout_sha()} (make images)",
+                highlight=False,
+            )
+        image_ids = {reference: image.image_id for reference, image in built.items()}
         task_env = {**variables, "NBA_FORECAST_IMAGE_IDS": json.dumps(image_ids)}
         runner = kfp_local.DockerRunner(environment=task_env, network_mode="host")
         try:
@@ -197,13 +207,19 @@ def _run_in_containers(
         except TypeError as error:
             raise fail(f"bad parameters for {name}: {error}") from None
     _print_outcomes(f"{name}: every task in its image, overlay {env}", outcomes, seconds)
-    if run_root is not None and overlay.pipeline_root.startswith("s3://"):
-        credentials = {k: v for k, v in variables.items() if k.startswith("AWS_")}
-        with environ(**credentials):
-            target = mirror_to_store(
-                run_root, overlay.pipeline_root, variables.get("NBA_FORECAST_S3_ENDPOINT_URL")
-            )
-        out.print(f"artifacts: {target}/", highlight=False)
+    credentials = {k: v for k, v in variables.items() if k.startswith("AWS_")}
+    endpoint = variables.get("NBA_FORECAST_S3_ENDPOINT_URL") or None
+    with environ(**credentials):
+        registry = variables.get("NBA_FORECAST_REGISTRY_URL", "")
+        if run_root is not None and registry:
+            from nba_forecast.storage.object_store import open_store
+
+            store = open_store(registry, endpoint_url=endpoint)
+            if correct_run_record(store, name, run_root.name, outcomes):
+                out.print(f"run record corrected to FAILED in {registry}/runs/{name}/")
+        if run_root is not None and overlay.pipeline_root.startswith("s3://"):
+            target = mirror_to_store(run_root, overlay.pipeline_root, endpoint)
+            out.print(f"artifacts: {target}/", highlight=False)
     if any(o.status != "succeeded" for o in outcomes):
         raise typer.Exit(1)
 

@@ -120,6 +120,21 @@ def model_artifact(version: str | None, registry_url: str = "") -> tuple[str, di
     return manifest.to_json(), metadata
 
 
+class ArtifactSink(Protocol):
+    path: str
+    metadata: dict[str, Any]
+
+
+def export_model(artifact: ArtifactSink, version: str | None, registry_url: str = "") -> str:
+    """Fill a component's ``Output[Model]`` for ``version`` (see ``model_artifact``);
+    returns the version id ('' for none), the component's own return value."""
+    content, metadata = model_artifact(version, registry_url)
+    with open(artifact.path, "w") as file:
+        file.write(content)
+    artifact.metadata.update(metadata)
+    return version or ""
+
+
 def model_reference(metadata: Mapping[str, Any]) -> tuple[str, str]:
     """(registry URL, version) of an input ``Model`` artifact; a clear error when it names
     none (the producing task made no version)."""

@@ -31,7 +31,11 @@ def cluster(s3, pg_schema_url: str, tmp_path: Path):  # type: ignore[no-untyped-
     require_images(IMAGE, GPU_IMAGE)
     endpoint, _ = s3
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
+    if BUCKET in {b["Name"] for b in client.list_buckets()["Buckets"]}:  # a fresh cluster
+        for key in keys(client, ""):
+            client.delete_object(Bucket=BUCKET, Key=key)
+    else:
+        client.create_bucket(Bucket=BUCKET)
     secrets = tmp_path / "secrets.yaml"
     secrets.write_text(
         yaml.safe_dump_all(
