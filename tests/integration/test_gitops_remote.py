@@ -78,7 +78,7 @@ def test_over_git_protocol_on_loopback(tmp_path: Path) -> None:
 
 def test_an_unreachable_remote_is_a_clear_error(tmp_path: Path) -> None:
     target = gitops_target((tmp_path / "nope.git").as_uri(), "staging", workdir=tmp_path)
-    with pytest.raises(GitOpsError, match="git clone .* failed"):
+    with pytest.raises(GitOpsError, match=r"git clone .* failed"):
         target.commit(Routing("v1", None, 0.0, ""), "v1")
 
 
