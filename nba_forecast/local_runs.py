@@ -91,16 +91,20 @@ def task_outcomes(run_root: Path | None, log: TaskLog) -> list[TaskOutcome]:
 
 
 def decision(outcomes: list[TaskOutcome]) -> str:
-    """What the run decided: the last step task that ran and what it returned."""
+    """What the run decided: the last step task that ran and what it returned (and whether
+    the exit handler could record the run)."""
     steps = [o for o in outcomes if o.task != EXIT_TASK]
+    unrecorded = any(o.task == EXIT_TASK and o.status != "succeeded" for o in outcomes)
+    note = "; the run record was not written (record-run failed)" if unrecorded else ""
     if not steps:
-        return "no task ran"
+        return "no task ran" + note
     failed = [o.task for o in steps if o.status != "succeeded"]
     if failed:
-        return f"failed at {failed[0]}"
+        return f"failed at {failed[0]}" + note
     last = steps[-1]
     value = last.outputs.get("Output")
-    return f"{last.task} -> {json.dumps(value) if value not in (None, '') else 'nothing to do'}"
+    shown = json.dumps(value) if value not in (None, "") else "nothing to do"
+    return f"{last.task} -> {shown}" + note
 
 
 @contextlib.contextmanager
@@ -176,11 +180,21 @@ def require_images(images: set[str]) -> dict[str, BuiltImage]:
     its id (which the tasks record: an image cannot know its own) and source commit."""
     import docker
 
-    client = docker.from_env()
     try:
-        present = {tag: image for image in client.images.list() for tag in image.tags}
-    finally:
-        client.close()
+        client = docker.from_env()
+        try:
+            present = {
+                name: image
+                for image in client.images.list()
+                for name in [*image.tags, *image.attrs.get("RepoDigests", [])]
+            }
+        finally:
+            client.close()
+    except docker.errors.DockerException as error:
+        raise LocalRunError(
+            f"cannot reach the container API at {os.environ.get('DOCKER_HOST')}: "
+            f"{str(error).splitlines()[0]}"
+        ) from None
     found = {i: present.get(i) or present.get(f"{i}:latest") for i in images}
     missing = sorted(i for i, image in found.items() if image is None)
     if missing:
@@ -195,11 +209,40 @@ def require_images(images: set[str]) -> dict[str, BuiltImage]:
     return built
 
 
+RUN_LABEL = "nba-forecast.local-run"
+
+
+def remove_containers(run_token: str) -> int:
+    """Stop and remove the task containers of one run (labelled with ``run_token``): an
+    interrupted run leaves no task running with the Secrets in its environment."""
+    import docker
+
+    try:
+        client = docker.from_env()
+    except docker.errors.DockerException:
+        return 0
+    removed = 0
+    try:
+        for container in client.containers.list(
+            all=True, filters={"label": f"{RUN_LABEL}={run_token}"}
+        ):
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+                removed += 1
+    finally:
+        client.close()
+    return removed
+
+
 def stale_images(built: dict[str, BuiltImage], checkout_sha: str) -> list[str]:
     """Images built from another commit than the checkout (or from a dirty tree)."""
     if checkout_sha in ("", "unknown"):
         return []
-    return sorted(b.reference for b in built.values() if b.git_sha != checkout_sha)
+    return sorted(
+        b.reference
+        for b in built.values()
+        if b.git_sha != checkout_sha or b.git_sha.endswith("-dirty")
+    )
 
 
 def correct_run_record(
@@ -223,27 +266,35 @@ def correct_run_record(
     return None
 
 
+CONTAINER_ROOT = "container-runs"  # under --root: the one folder containers write to
+
+
 def run_pipeline(
-    pipeline: Any, params: dict[str, Any], root: Path, runner: Any
+    pipeline: Any, params: dict[str, Any], root: Path, runner: Any, *, in_containers: bool = False
 ) -> tuple[list[TaskOutcome], Path | None, float]:
     """Run ``pipeline`` with a KFP local ``runner``; the tasks' outcomes, the run's folder
-    under ``root`` and the wall time. Folders the runner creates are writable by the
-    images' non-root user (umask 0 while it runs)."""
+    and the wall time. For containers the pipeline root is ``root/container-runs``, which
+    (like /tmp: sticky, world-writable) the images' non-root user can write to; the runner
+    makes its run folders there with umask 0. Nothing else under ``root`` is opened up."""
     from kfp import local as kfp_local
 
     root = root.resolve()
+    if in_containers:
+        root = root / CONTAINER_ROOT
     root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o777)
+    if in_containers:
+        root.chmod(0o1777)
     before = set(root.iterdir())
     kfp_local.init(runner=runner, pipeline_root=str(root), raise_on_error=False)
     log = TaskLog()
     start = time.perf_counter()
-    previous_umask = os.umask(0)
+    previous_umask = os.umask(0) if in_containers else None
     try:
         with log.attached():
             pipeline(**params)
     finally:
-        os.umask(previous_umask)
+        if previous_umask is not None:
+            os.umask(previous_umask)
     seconds = time.perf_counter() - start
     runs = sorted(set(root.iterdir()) - before, key=lambda p: p.stat().st_mtime_ns)
     run_root = runs[-1] if runs else None

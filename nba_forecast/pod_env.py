@@ -86,14 +86,23 @@ def load_secrets(path: Path) -> dict[str, dict[str, str]]:
         docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
     except OSError as error:
         raise PodEnvError(f"cannot read the Secrets file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise PodEnvError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as error:
         raise PodEnvError(f"{path}: not YAML: {str(error).splitlines()[0]}") from None
     secrets: dict[str, dict[str, str]] = {}
     for number, doc in enumerate(docs, 1):
-        name = doc.get("metadata", {}).get("name") if isinstance(doc, dict) else None
-        if not isinstance(doc, dict) or doc.get("kind") != "Secret" or not name:
+        metadata = doc.get("metadata") if isinstance(doc, dict) else None
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        if not isinstance(doc, dict) or doc.get("kind") != "Secret" or not isinstance(name, str):
             raise PodEnvError(f"{path}: document {number} is not a Secret with metadata.name")
-        values = {k: str(v) for k, v in (doc.get("stringData") or {}).items()}
+        for section in ("stringData", "data"):
+            if not isinstance(doc.get(section) or {}, dict):
+                raise PodEnvError(f"{path}: Secret {name}: {section} must be a mapping")
+            for key, value in (doc.get(section) or {}).items():
+                if value is None or isinstance(value, dict | list):
+                    raise PodEnvError(f"{path}: Secret {name}, key {key}: no text value")
+        values = {str(k): str(v) for k, v in (doc.get("stringData") or {}).items()}
         for key, encoded in (doc.get("data") or {}).items():
             try:
                 values[key] = base64.b64decode(str(encoded), validate=True).decode()
@@ -154,7 +163,11 @@ def executor_environments(
 
 
 def pipeline_environment(
-    pipeline: Any, overlay: Overlay, secrets: Mapping[str, dict[str, str]]
+    pipeline: Any,
+    overlay: Overlay,
+    secrets: Mapping[str, dict[str, str]],
+    *,
+    secrets_file: Path | None = None,
 ) -> tuple[PodEnvironment, dict[str, str]]:
     """The one environment every task of ``pipeline`` gets, and each executor's image.
     Tasks that would get different environments cannot share one local runner: an error."""
@@ -169,7 +182,12 @@ def pipeline_environment(
         for label, body in docs[0]["deploymentSpec"]["executors"].items()
     }
     platform = docs[1] if len(docs) > 1 else {}
-    environments = executor_environments(platform, overlay, secrets)
+    try:
+        environments = executor_environments(platform, overlay, secrets)
+    except PodEnvError as error:
+        if "Secret" in str(error) and secrets_file is None:
+            raise PodEnvError(f"{error}; give the Secrets with --secrets FILE") from None
+        raise
     missing = [label for label in executors if label not in environments]
     if missing:
         raise PodEnvError(f"executors without a Kubernetes environment: {', '.join(missing)}")

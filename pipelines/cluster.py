@@ -44,7 +44,11 @@ SECRETS = (
     # remote needs neither, so the Secret may be absent
     SecretEnv(
         "nba-forecast-git",
-        {"token": "NBA_FORECAST_GITOPS_TOKEN", "ssh-privatekey": "NBA_FORECAST_GITOPS_SSH_KEY"},
+        {
+            "token": "NBA_FORECAST_GITOPS_TOKEN",
+            "ssh-privatekey": "NBA_FORECAST_GITOPS_SSH_KEY",
+            "known_hosts": "NBA_FORECAST_GITOPS_KNOWN_HOSTS",
+        },
         optional=True,
     ),
 )

@@ -102,9 +102,9 @@ def run_pipeline(
         "build/local-runs"
     ),
     env: Annotated[
-        str,
+        str | None,
         typer.Option("--env", help="container runner: the overlay whose Pod environment tasks get"),
-    ] = "staging",
+    ] = None,
     secrets: Annotated[
         Path | None,
         typer.Option(help="container runner: YAML of the Secrets (manifests/secrets.example.yaml)"),
@@ -127,6 +127,15 @@ def run_pipeline(
         raise fail(f"unknown --runner {runner!r}; use {' or '.join(RUNNERS)}")
     if local and runner != "subprocess":
         raise fail("--local is --runner subprocess; give one of them")
+    container_only = {
+        "--env": env,
+        "--secrets": secrets,
+        "--set-env": set_env,
+        "--docker-host": docker_host,
+    }
+    given = [flag for flag, value in container_only.items() if value]
+    if runner == "subprocess" and given:
+        raise fail(f"{', '.join(given)} apply to --runner container only")
     params = _parse_params(param or [])
     if "as_of" in (pipelines[name].component_spec.inputs or {}):
         # the local runner cannot resolve the schedule-time placeholder; '' means now
@@ -136,12 +145,12 @@ def run_pipeline(
     from nba_forecast.local_runs import LocalRunError, run_pipeline
 
     if runner == "subprocess":
-        try:
-            outcomes, _, seconds = run_pipeline(
+        outcomes, _, seconds = _run_checked(
+            name,
+            lambda: run_pipeline(
                 pipelines[name], params, root, kfp_local.SubprocessRunner(use_venv=False)
-            )
-        except TypeError as error:
-            raise fail(f"bad parameters for {name}: {error}") from None
+            ),
+        )
         _print_outcomes(f"{name}: local run", outcomes, seconds)
         if any(o.status != "succeeded" for o in outcomes):
             raise typer.Exit(1)
@@ -149,10 +158,37 @@ def run_pipeline(
     overrides = _parse_env(set_env or [])
     try:
         _run_in_containers(
-            name, pipelines[name], params, root, env, secrets, overrides, docker_host, manifests
+            name,
+            pipelines[name],
+            params,
+            root,
+            env or "staging",
+            secrets,
+            overrides,
+            docker_host,
+            manifests,
         )
     except (LocalRunError, ValueError) as error:
         raise fail(str(error)) from None
+
+
+def _run_checked(name: str, run: Any) -> Any:
+    """Run; parameters the pipeline refuses are a one-line error."""
+    from kfp.dsl.types.type_utils import InconsistentTypeException
+
+    try:
+        return run()
+    except (TypeError, InconsistentTypeException) as error:
+        raise fail(f"bad parameters for {name}: {str(error).splitlines()[0]}") from None
+
+
+def _masked(key: str, value: str, source: str, secret_variables: set[str]) -> str:
+    """Secret values never reach the terminal, nor do credentials in URLs."""
+    from nba_forecast.lifecycle.gitops import redact
+
+    if source.startswith("Secret") or key in secret_variables:
+        return "***"
+    return redact(value)
 
 
 def _run_in_containers(
@@ -168,29 +204,33 @@ def _run_in_containers(
 ) -> None:
     """The container runner: resolve the Pod environment, start the container API, run,
     report, and copy the artifacts under the overlay's pipeline root."""
+    import uuid
+
     from kfp import local as kfp_local
 
     from nba_forecast.local_runs import (
-        correct_run_record,
+        RUN_LABEL,
         docker_api,
-        environ,
-        mirror_to_store,
+        remove_containers,
         require_images,
         run_pipeline,
         stale_images,
     )
     from nba_forecast.pod_env import load_secrets, pipeline_environment, render_overlay
     from nba_forecast.provenance import checkout_sha
+    from pipelines.cluster import SECRETS
 
     overlay = render_overlay(manifests, env)
     secret_values = load_secrets(secrets) if secrets is not None else {}
-    pod_env, images = pipeline_environment(pipeline, overlay, secret_values)
+    pod_env, images = pipeline_environment(pipeline, overlay, secret_values, secrets_file=secrets)
     variables = {**pod_env.variables, **overrides}
     sources = {**pod_env.sources, **{k: "--set-env" for k in overrides}}
+    secret_variables = {v for secret in SECRETS for v in secret.keys.values()}
     out.print(f"task environment (overlay {env}; Secret values masked):", highlight=False)
     for key in sorted(variables):
-        shown = "***" if sources[key].startswith("Secret") else variables[key]
+        shown = _masked(key, variables[key], sources[key], secret_variables)
         out.print(f"  {key}={shown}  [{sources[key]}]", highlight=False, markup=False)
+    token = uuid.uuid4().hex
     with docker_api(docker_host):
         built = require_images(set(images.values()))
         for stale in stale_images(built, checkout_sha()):
@@ -201,27 +241,50 @@ def _run_in_containers(
             )
         image_ids = {reference: image.image_id for reference, image in built.items()}
         task_env = {**variables, "NBA_FORECAST_IMAGE_IDS": json.dumps(image_ids)}
-        runner = kfp_local.DockerRunner(environment=task_env, network_mode="host")
+        container_runner = kfp_local.DockerRunner(
+            environment=task_env, network_mode="host", labels={RUN_LABEL: token}
+        )
         try:
-            outcomes, run_root, seconds = run_pipeline(pipeline, params, root, runner)
-        except TypeError as error:
-            raise fail(f"bad parameters for {name}: {error}") from None
+            outcomes, run_root, seconds = _run_checked(
+                name,
+                lambda: run_pipeline(pipeline, params, root, container_runner, in_containers=True),
+            )
+        finally:  # Ctrl-C or a crash: no task container stays behind
+            remove_containers(token)
     _print_outcomes(f"{name}: every task in its image, overlay {env}", outcomes, seconds)
-    credentials = {k: v for k, v in variables.items() if k.startswith("AWS_")}
-    endpoint = variables.get("NBA_FORECAST_S3_ENDPOINT_URL") or None
-    with environ(**credentials):
-        registry = variables.get("NBA_FORECAST_REGISTRY_URL", "")
-        if run_root is not None and registry:
-            from nba_forecast.storage.object_store import open_store
-
-            store = open_store(registry, endpoint_url=endpoint)
-            if correct_run_record(store, name, run_root.name, outcomes):
-                out.print(f"run record corrected to FAILED in {registry}/runs/{name}/")
-        if run_root is not None and overlay.pipeline_root.startswith("s3://"):
-            target = mirror_to_store(run_root, overlay.pipeline_root, endpoint)
-            out.print(f"artifacts: {target}/", highlight=False)
+    if run_root is not None:
+        _after_container_run(name, run_root, outcomes, variables, overlay.pipeline_root)
     if any(o.status != "succeeded" for o in outcomes):
         raise typer.Exit(1)
+
+
+def _after_container_run(
+    name: str, run_root: Path, outcomes: list[Any], variables: dict[str, str], pipeline_root: str
+) -> None:
+    """Put the run record right and copy the artifacts to the S3 pipeline root; a store
+    that cannot be reached is reported, not a traceback."""
+    from nba_forecast.local_runs import correct_run_record, environ, mirror_to_store
+    from nba_forecast.storage.object_store import open_store
+
+    credentials = {k: v for k, v in variables.items() if k.startswith("AWS_")}
+    endpoint = variables.get("NBA_FORECAST_S3_ENDPOINT_URL") or None
+    registry = variables.get("NBA_FORECAST_REGISTRY_URL", "")
+    with environ(**credentials):
+        try:
+            if registry:
+                store = open_store(registry, endpoint_url=endpoint)
+                if correct_run_record(store, name, run_root.name, outcomes):
+                    out.print(f"run record corrected to FAILED in {registry}/runs/{name}/")
+            if pipeline_root.startswith("s3://"):
+                target = mirror_to_store(run_root, pipeline_root, endpoint)
+                out.print(f"artifacts: {target}/", highlight=False)
+        except Exception as error:  # boto raises many types: connection, auth, throttling
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            out.print(
+                f"could not reach the store ({endpoint or 'AWS'}): {first}; the artifacts "
+                f"stay in {run_root}",
+                highlight=False,
+            )
 
 
 def _print_outcomes(title: str, outcomes: list[Any], seconds: float) -> None:

@@ -13,7 +13,10 @@ the pod. Credentials come from the environment (the ``nba-forecast-git`` Secret)
 
 from __future__ import annotations
 
+import atexit
 import base64
+import functools
+import hashlib
 import os
 import re
 import subprocess
@@ -28,6 +31,7 @@ PUSH_ATTEMPTS = 3
 GIT_TIMEOUT_S = 120
 # an environment names an overlay folder: no path separators, no "..", no newlines
 ENV_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+CREDENTIALS_IN_URL = re.compile(r"(\w+://[^/@\s:]*):[^/@\s]*@")
 REMOTE_PATTERN = re.compile(r"^(https?|ssh|git|file)://|^[\w.-]+@[\w.-]+:")
 
 
@@ -39,40 +43,69 @@ def is_remote(location: str) -> bool:
     return bool(REMOTE_PATTERN.match(location))
 
 
-def _auth_env() -> tuple[dict[str, str], list[str]]:
-    """Environment and ``-c`` options that carry the deploy credentials to git."""
+@functools.cache
+def _ssh_key_file(key: str) -> str:
+    """The deploy key in a private file, written once per process and removed at exit."""
+    handle, name = tempfile.mkstemp(prefix="gitops-key-")
+    with os.fdopen(handle, "w") as file:
+        file.write(key if key.endswith("\n") else key + "\n")
+    atexit.register(lambda: Path(name).unlink(missing_ok=True))
+    return name
+
+
+@functools.cache
+def _known_hosts_file(text: str) -> str:
+    handle, name = tempfile.mkstemp(prefix="gitops-known-hosts-")
+    with os.fdopen(handle, "w") as file:
+        file.write(text if text.endswith("\n") else text + "\n")
+    atexit.register(lambda: Path(name).unlink(missing_ok=True))
+    return name
+
+
+def _auth_env(remote: str | None) -> dict[str, str]:
+    """The environment that carries the deploy credentials to git: never on its command line
+    (other processes can read that), the token only to an https:// remote."""
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
-    options: list[str] = []
     token = os.environ.get("NBA_FORECAST_GITOPS_TOKEN", "")
-    if token:
+    if token and remote and remote.startswith("https://"):
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        options += ["-c", f"http.extraHeader=Authorization: Basic {basic}"]
+        env.update(
+            GIT_CONFIG_COUNT="1",
+            GIT_CONFIG_KEY_0="http.extraHeader",
+            GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+        )
     key = os.environ.get("NBA_FORECAST_GITOPS_SSH_KEY", "")
     if key:
-        handle, name = tempfile.mkstemp(prefix="gitops-key-")
-        with os.fdopen(handle, "w") as file:
-            file.write(key if key.endswith("\n") else key + "\n")
-        env["GIT_SSH_COMMAND"] = (
-            f"ssh -i {name} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"
+        known_hosts = os.environ.get("NBA_FORECAST_GITOPS_KNOWN_HOSTS", "")
+        # with the host's key from the Secret, only that host; without, trust on first use
+        checking = (
+            f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={_known_hosts_file(known_hosts)}"
+            if known_hosts
+            else "-o StrictHostKeyChecking=accept-new"
         )
-    return env, options
+        env["GIT_SSH_COMMAND"] = f"ssh -i {_ssh_key_file(key)} -o IdentitiesOnly=yes {checking}"
+    return env
 
 
-def _git(repo: Path, *args: str) -> str:
-    env, options = _auth_env()
+def redact(text: str) -> str:
+    """A URL's password or token (``scheme://user:secret@host``) never reaches a message."""
+    return CREDENTIALS_IN_URL.sub(r"\1***@", text)
+
+
+def _git(repo: Path, *args: str, remote: str | None = None) -> str:
     try:
         result = subprocess.run(
-            ["git", *options, "-C", str(repo), *args],
+            ["git", "-C", str(repo), *args],
             capture_output=True,
             text=True,
             check=False,
-            env=env,
+            env=_auth_env(remote),
             timeout=GIT_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired:
         raise GitOpsError(f"git {args[0]} timed out after {GIT_TIMEOUT_S} s in {repo}") from None
     if result.returncode != 0:
-        raise GitOpsError(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip()}")
+        raise GitOpsError(redact(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip()}"))
     return result.stdout.strip()
 
 
@@ -117,10 +150,13 @@ class GitOpsTarget:
         assert self.remote is not None
         if not (self.repo / ".git").exists():
             self.repo.parent.mkdir(parents=True, exist_ok=True)
-            _git(self.repo.parent, "clone", "-q", self.remote, self.repo.name)
+            _git(self.repo.parent, "clone", "-q", self.remote, self.repo.name, remote=self.remote)
             _identity(self.repo)
         else:
-            _git(self.repo, "fetch", "-q", "origin")
+            if _git(self.repo, "remote", "get-url", "origin") != self.remote:
+                # a working copy of another repository: never push there
+                _git(self.repo, "remote", "set-url", "origin", self.remote)
+            _git(self.repo, "fetch", "-q", "--prune", "origin", remote=self.remote)
         try:
             _git(self.repo, "rev-parse", "--verify", "-q", f"origin/{self.branch}")
         except GitOpsError:  # an empty remote: the first push creates the branch
@@ -153,12 +189,22 @@ class GitOpsTarget:
             if commit is None:
                 return None
             try:
-                _git(self.repo, "push", "-q", "origin", f"HEAD:refs/heads/{self.branch}")
+                _git(
+                    self.repo,
+                    "push",
+                    "-q",
+                    "origin",
+                    f"HEAD:refs/heads/{self.branch}",
+                    remote=self.remote,
+                )
                 return commit
             except GitOpsError as error:
                 if attempt == PUSH_ATTEMPTS:
                     raise GitOpsError(
-                        f"push to {self.remote} rejected {PUSH_ATTEMPTS} times: {error}"
+                        redact(
+                            f"push to {self.remote} failed {PUSH_ATTEMPTS} times, re-fetching "
+                            f"and re-applying in between (the last: {error})"
+                        )
                     ) from None
         return None  # unreachable: the loop returns or raises
 
@@ -173,5 +219,7 @@ def gitops_target(location: str | Path, env: str, *, workdir: Path) -> GitOpsTar
     a local repository path."""
     text = str(location)
     if is_remote(text):
-        return GitOpsTarget(workdir / "gitops-clone", env, remote=text)
+        # one working copy per remote: a clone of one repository never pushes to another
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        return GitOpsTarget(workdir / "gitops-clones" / digest, env, remote=text)
     return GitOpsTarget(Path(text).expanduser(), env)

@@ -86,3 +86,34 @@ def test_an_unreachable_remote_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_environment_names(tmp_path: Path, env: str) -> None:
     with pytest.raises(GitOpsError, match="bad environment"):
         GitOpsTarget(tmp_path, env)
+
+
+def test_a_working_copy_never_pushes_to_another_remote(tmp_path: Path) -> None:
+    """One operator machine, two config repositories: each commit lands in its own."""
+    first, second = bare(tmp_path / "one"), bare(tmp_path / "two")
+    gitops_target(first.as_uri(), "staging", workdir=tmp_path).commit(
+        Routing("v1", None, 0.0, ""), "v1 to one"
+    )
+    gitops_target(second.as_uri(), "staging", workdir=tmp_path).commit(
+        Routing("v2", None, 0.0, ""), "v2 to two"
+    )
+    path = "manifests/overlays/staging/model-routing.yaml"
+    assert '"production": "v1"' in remote_file(first, path)
+    assert '"production": "v2"' in remote_file(second, path)
+
+
+def test_credentials_never_reach_messages_or_other_remotes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nba_forecast.lifecycle.gitops import _auth_env, redact
+
+    assert redact("git clone https://user:hunter2@example.com/c.git failed") == (
+        "git clone https://user***@example.com/c.git failed"
+    )
+    monkeypatch.setenv("NBA_FORECAST_GITOPS_TOKEN", "SEKRET")
+    assert "GIT_CONFIG_VALUE_0" in _auth_env("https://example.com/c.git")
+    assert "GIT_CONFIG_VALUE_0" not in _auth_env("http://example.com/c.git")  # plain text
+    target = gitops_target("https://user:hunter2@127.0.0.1:9/c.git", "staging", workdir=tmp_path)
+    with pytest.raises(GitOpsError) as raised:
+        target.commit(Routing("v1", None, 0.0, ""), "v1")
+    assert "hunter2" not in str(raised.value) and "SEKRET" not in str(raised.value)

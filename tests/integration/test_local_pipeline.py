@@ -19,6 +19,7 @@ from nba_forecast.routing import Routing
 from tests.e2e.test_lifecycle_cli import serve
 
 runner = CliRunner()
+EXAMPLE_SECRETS = Path(__file__).resolve().parents[2] / "manifests" / "secrets.example.yaml"
 
 
 def run_local(name: str, tmp_path: Path, *params: str):  # type: ignore[no-untyped-def]
@@ -122,6 +123,24 @@ def test_a_local_run_without_as_of_means_now(
         (["pipeline", "run", "monitor", "--local", "--runner", "container"], "--local is"),
         (["pipeline", "run", "monitor", "--local", "--param", "window_days"], "bad --param"),
         (["pipeline", "run", "monitor", "--local", "--param", "colour=red"], "bad parameters"),
+        (["pipeline", "run", "monitor", "--local", "--param", "window_days=abc"], "bad parameters"),
+        (["pipeline", "run", "monitor", "--local", "--secrets", "s.yaml"], "container only"),
+        (["pipeline", "run", "monitor", "--env", "staging"], "--env apply to --runner container"),
+        (
+            [
+                "pipeline",
+                "run",
+                "monitor",
+                "--runner",
+                "container",
+                "--secrets",
+                str(EXAMPLE_SECRETS),
+                "--docker-host",
+                "tcp://127.0.0.1:1",
+            ],
+            "cannot reach the container API",
+        ),
+        (["pipeline", "run", "monitor", "--runner", "container"], "--secrets FILE"),
         (["pipeline", "run", "monitor", "--runner", "container", "--env", "../.."], "bad --env"),
         (["pipeline", "run", "monitor", "--runner", "container", "--env", "qa"], "have: prod"),
         (["pipeline", "run", "monitor", "--runner", "container", "--set-env", "1X=y"], "bad --set"),

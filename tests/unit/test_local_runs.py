@@ -52,7 +52,9 @@ def test_a_success_without_executor_output_is_a_failure(tmp_path: Path) -> None:
         ("record-run", "failed"),
     ]
     assert outcomes[0].outputs == {"Output": False}
-    assert decision(outcomes) == "failed at update-dejavu"
+    assert decision(outcomes) == (
+        "failed at update-dejavu; the run record was not written (record-run failed)"
+    )
 
 
 def test_the_decision_is_the_last_step_and_what_it_returned() -> None:

@@ -112,3 +112,31 @@ def test_an_executor_without_the_optional_secret_still_starts() -> None:
     }
     envs = executor_environments(platform, Overlay("x", {}, ""), {})
     assert envs["exec-a"].variables == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: Secret\nmetadata: nba-forecast-database\n", "not a Secret with metadata.name"),
+        ("kind: Secret\nmetadata: {name: a}\nstringData: [url]\n", "stringData must be a mapping"),
+        ("kind: Secret\nmetadata: {name: a}\nstringData: {url: }\n", "key url: no text value"),
+    ],
+)
+def test_malformed_secrets(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "secrets.yaml"
+    path.write_text(text)
+    with pytest.raises(PodEnvError, match=message):
+        load_secrets(path)
+
+
+def test_a_secrets_file_that_is_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.yaml"
+    path.write_bytes(b"\xff\xfe\x00kind")
+    with pytest.raises(PodEnvError, match="not UTF-8"):
+        load_secrets(path)
+
+
+def test_no_secrets_file_says_how_to_give_one() -> None:
+    overlay = render_overlay(ROOT / "manifests", "staging")
+    with pytest.raises(PodEnvError, match="give the Secrets with --secrets FILE"):
+        pipeline_environment(pipelines()["monitor"], overlay, {})
