@@ -1,5 +1,6 @@
 """What code a run ran: the git commit and the container image. Images carry both in their
-environment (``images/Dockerfile`` bakes ``NBA_FORECAST_GIT_SHA`` and ``NBA_FORECAST_IMAGE``);
+environment (``images/Dockerfile`` bakes ``NBA_FORECAST_GIT_SHA`` and
+``NBA_FORECAST_BUILT_IMAGE``; ``NBA_FORECAST_IMAGE`` only chooses the image at compile time);
 a source checkout asks git. An image cannot know its own digest: whoever starts the
 container says it (``NBA_FORECAST_IMAGE_IDS``: JSON ``{image reference: id}``, set by
 ``pipeline run --runner container``; podman's ``/run/.containerenv`` has it for privileged
@@ -82,7 +83,7 @@ def _image_id_given(image: str) -> str:
 def provenance() -> dict[str, str]:
     """``git_sha``, ``image`` (the reference the image was built as) and ``image_id`` (its
     id where the container's starter or runtime says; '' elsewhere)."""
-    image = os.environ.get("NBA_FORECAST_IMAGE", "")
+    image = os.environ.get("NBA_FORECAST_BUILT_IMAGE", "")
     return {
         "git_sha": os.environ.get("NBA_FORECAST_GIT_SHA") or checkout_sha(),
         "image": image,

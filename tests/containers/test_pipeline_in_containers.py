@@ -23,6 +23,7 @@ from tests.plugins.containers import ROOT, git_daemon, podman_env, require_image
 pytestmark = [pytest.mark.container, pytest.mark.postgres, pytest.mark.slow]
 BUCKET = "nba-forecast-staging"  # the staging overlay's registry and pipeline root
 CLI = [sys.executable, "-m", "nba_forecast.cli"]
+ROUTING = "manifests/overlays/staging/model-routing.yaml"
 
 
 @pytest.fixture
@@ -122,9 +123,22 @@ def test_continuous_improvement_runs_every_task_in_its_image(cluster) -> None:  
     assert run.returncode == 0, output[-6000:]
     assert "NBA_FORECAST_DATABASE_URL=***  [Secret nba-forecast-database]" in run.stdout
     assert "NBA_FORECAST_ENVIRONMENT=staging  [ConfigMap nba-forecast-settings]" in run.stdout
-    for task in ("collect-predictions", "update-dejavu", "retrain-lstm", "validate-challenger"):
-        assert f"│ {task}" in run.stdout and "succeeded" in run.stdout, task
-    assert "decision: " in run.stdout and "failed" not in run.stdout.split("decision: ")[1]
+    rows = {
+        cells[0]: cells[1]
+        for line in run.stdout.splitlines()
+        if line.startswith("│") and (cells := [c.strip() for c in line.strip("│").split("│")])[0]
+    }
+    for task in (
+        "collect-predictions",
+        "update-dejavu",
+        "retrain-lstm",
+        "validate-challenger",
+        "register-version",
+        "rollout-ab-2",
+        "record-run",
+    ):
+        assert rows.get(task) == "succeeded", (task, rows)
+    assert 'decision: rollout-ab-2 -> "A/B start:' in run.stdout
     # the artifacts are under the overlay's pipeline root in the bucket
     artifacts = keys(cluster["s3"], "pipeline-root/")
     assert any(k.endswith("retrain-lstm/model") for k in artifacts), artifacts[:20]
@@ -140,23 +154,22 @@ def test_continuous_improvement_runs_every_task_in_its_image(cluster) -> None:  
     # the prediction log the tasks used is the PostgreSQL one (collect read it: no SQLite)
     assert not list((cluster["tmp"] / "pipeline-root").rglob("*.db"))
     # the rollout's routing left the pod: a commit on the remote, in the staging overlay
-    if "rollout-ab" in run.stdout:
-        log = subprocess.run(
-            [
-                "git",
-                "-C",
-                str(cluster["bare"]),
-                "log",
-                "--format=%s",
-                "main",
-                "--",
-                "manifests/overlays/staging/model-routing.yaml",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        assert "A/B" in log or "rollout" in log.lower(), log
+    routing = subprocess.run(
+        ["git", "-C", str(cluster["bare"]), "show", "main:" + ROUTING],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f'"challenger": "{manifest["version"]}"' in routing, routing
+    # no task container stays behind
+    left = subprocess.run(
+        ["podman", "ps", "-aq", "--filter", "label=nba-forecast.local-run"],
+        env=podman_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert not left.strip()
 
 
 def test_the_retrain_executor_reads_production_from_s3_with_the_pod_environment(
