@@ -304,10 +304,14 @@ def run_pipeline(
 def mirror_to_store(run_root: Path, pipeline_root: str, endpoint_url: str | None) -> str:
     """Copy the run's artifacts under the cluster's pipeline root (the S3 artifact store
     the local pipeline root stands for); returns where they went."""
-    from nba_forecast.storage.object_store import open_store
+    from nba_forecast.storage.object_store import S3Store, open_store
 
     target = f"{pipeline_root.rstrip('/')}/{run_root.name}"
     store = open_store(target, endpoint_url=endpoint_url)
+    if isinstance(store, S3Store):  # an unreachable store: fail in seconds, not minutes
+        store = S3Store(
+            store.bucket, store.prefix, endpoint_url=endpoint_url, max_attempts=2, timeout_s=5.0
+        )
     for path in sorted(run_root.rglob("*")):
         if path.is_file():
             store.put(path.relative_to(run_root).as_posix(), path.read_bytes())

@@ -18,7 +18,8 @@ MAX_LISTED_PROBLEMS = 20
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` and return the Exit to raise (2: bad input)."""
-    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
+    # one line, however long: scripts and CI logs grep for it
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

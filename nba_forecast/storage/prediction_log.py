@@ -135,6 +135,9 @@ def _chunks(values: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[st
         yield values[start : start + size]
 
 
+CONNECT_TIMEOUT_S = 10
+
+
 class PredictionLog:
     def __init__(self, url: str, **engine_options: Any) -> None:
         # plain postgresql:// would pick psycopg2; the pinned driver is psycopg 3
@@ -147,6 +150,9 @@ class PredictionLog:
         if backend == "postgresql":
             # psycopg 3's pipelined executemany beats multi-VALUES batches here (2.5x)
             engine_options.setdefault("use_insertmanyvalues", False)
+            # a server that accepts and never answers must not hang a task for good
+            if "connect_timeout" not in url:
+                engine_options.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT_S})
         self.engine: Engine = create_engine(url, pool_pre_ping=True, **engine_options)
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from pathlib import Path
 
@@ -130,3 +131,35 @@ def test_window_metrics_match_numpy_and_respect_as_of(log: PredictionLog) -> Non
     with pytest.raises(ValueError, match="empty window"):
         log.window_metrics(as_of, start)
     assert log.window_metrics(T0 - dt.timedelta(days=9), T0 - dt.timedelta(days=8)).empty
+
+
+def test_a_database_that_never_answers_fails_the_connection_in_seconds() -> None:
+    """A server that accepts connections and stays silent (a stalled database) gives an
+    error after the connect timeout, not a task that hangs for good."""
+    import socket
+    import threading
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from nba_forecast.storage.prediction_log import CONNECT_TIMEOUT_S, PredictionLog
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = listener.getsockname()[1]
+    start = time.monotonic()
+    try:
+        with pytest.raises(OperationalError):
+            PredictionLog.open(f"postgresql://postgres@127.0.0.1:{port}/test")
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+    assert time.monotonic() - start < CONNECT_TIMEOUT_S * 3
