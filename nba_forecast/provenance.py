@@ -18,6 +18,7 @@ from pathlib import Path
 
 CONTAINERENV = Path("/run/.containerenv")
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_PATHS = ("nba_forecast", "components", "pipelines", "pyproject.toml", "images")
 
 
 @functools.cache
@@ -37,26 +38,15 @@ def checkout_sha() -> str:
         return "unknown"
     if result.returncode != 0:
         return "unknown"
-    dirty = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(SOURCE_ROOT),
-            "diff",
-            "--quiet",
-            "HEAD",
-            "--",
-            "nba_forecast",
-            "components",
-            "pipelines",
-            "pyproject.toml",
-            "images",
-        ],
+    # as images/build.sh: changes to tracked or untracked files of the shipped code
+    status = subprocess.run(
+        ["git", "-C", str(SOURCE_ROOT), "status", "--porcelain", "--", *SHIPPED_PATHS],
         capture_output=True,
+        text=True,
         timeout=10,
         check=False,
     )
-    return result.stdout.strip() + ("-dirty" if dirty.returncode == 1 else "")
+    return result.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
 
 
 def _container_image_id(path: Path = CONTAINERENV) -> str:
