@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import re
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from nba_forecast.storage.object_store import ObjectNotFound, ObjectStore, Preco
 logger = logging.getLogger(__name__)
 
 ALIASES_KEY = "aliases.json"
-ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # used with fullmatch
 ID_LENGTH = 16
 VERSION_PATTERN = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
 ANY_VERSION = object()  # promote without checking what the alias holds now
@@ -217,8 +218,12 @@ class Registry:
         return destination
 
     def verify(self, version: str) -> None:
-        """Raise if any file of a visible version is missing or altered."""
-        for relative, sha in self.manifest(version).files.items():
+        """Raise if the manifest does not match the version id, or any file of the version
+        is missing or altered."""
+        manifest = self.manifest(version)
+        if content_id(manifest.files) != version:
+            raise RegistryError(f"version {version}: its manifest does not match its id")
+        for relative, sha in manifest.files.items():
             try:
                 data = self.store.get(f"versions/{version}/files/{relative}")
             except ObjectNotFound:
@@ -257,11 +262,11 @@ class Registry:
         """Point ``alias`` at ``version``. ``expected_from`` (when given) is the version the
         caller believes the alias holds now; a different one is a conflict. Two concurrent
         promotions: one wins, the other raises ``PromotionConflict``."""
-        if not ALIAS_PATTERN.match(alias):
+        if not ALIAS_PATTERN.fullmatch(alias):
             raise RegistryError(f"bad alias {alias!r}: lower-case letters, digits, - and _")
         if not reason.strip():
             raise RegistryError("a promotion needs a reason")
-        self.manifest(version)  # must exist
+        self.verify(version)  # exists, and every file is what its manifest says
         doc, etag = self._aliases_doc()
         self._repair_log(doc)
         current = doc["aliases"].get(alias, {}).get("version")
@@ -274,6 +279,9 @@ class Registry:
             "seq": entry.seq,
             "aliases": {**doc["aliases"], alias: {"version": version, "seq": entry.seq}},
             "last": entry.__dict__,
+            # this write's own mark: two identical promotions racing are two different
+            # documents, so the loser cannot take the winner's write for its own retry
+            "writer": uuid.uuid4().hex,
         }
         try:
             self.store.compare_and_swap(

@@ -176,3 +176,50 @@ def test_killed_registrations_leave_a_consistent_registry(tmp_path: Path) -> Non
     for i in range(6):
         registry.register(model_dir(tmp_path / "models", f"m{i}", files=40, size=20_000))
     assert len(registry.versions()) == 6
+
+
+def test_identical_concurrent_promotions_have_one_winner(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """Six operators promote the same version at once: one wins, the others conflict (on S3
+    an identical document must not pass for the loser's own retried write)."""
+    version = registry.register(model_dir(tmp_path, "same")).version
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def promote() -> None:
+        barrier.wait()
+        try:
+            registry.promote("production", version, reason="race", expected_from=None)
+            outcomes.append("won")
+        except PromotionConflict:
+            outcomes.append("lost")
+
+    threads = [threading.Thread(target=promote) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["lost"] * 5 + ["won"]
+    assert len(registry.history("production")) == 1
+
+
+def test_a_version_with_an_altered_file_is_never_promoted(
+    registry: Registry, tmp_path: Path
+) -> None:
+    good = registry.register(model_dir(tmp_path, "good")).version
+    registry.promote("production", good, reason="first")
+    bad = registry.register(model_dir(tmp_path, "bad")).version
+    key = f"versions/{bad}/files/ensemble.json"
+    data = registry.store.get(key)
+    registry.store.put(key, data[:-1] + bytes([data[-1] ^ 1]))  # one byte changed
+    with pytest.raises(RegistryError, match=f"version {bad}: ensemble.json is corrupt"):
+        registry.promote("production", bad, reason="should fail")
+    assert registry.resolve("production") == good
+
+
+@pytest.mark.parametrize("alias", ["production\n", "Production", "prod uction", "-x", ""])
+def test_alias_names_are_checked_whole(registry: Registry, tmp_path: Path, alias: str) -> None:
+    version = registry.register(model_dir(tmp_path, "a")).version
+    with pytest.raises(RegistryError, match="bad alias"):
+        registry.promote(alias, version, reason="x")
