@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from nba_forecast.cli.console import fail, out
-from nba_forecast.storage.registry import Registry, RegistryError
+from nba_forecast.storage.registry import Registry, RegistryError, check_alias
 
 registry_app = typer.Typer(
     help="Model registry: versions, aliases, promotion log.", no_args_is_help=True
@@ -106,7 +106,9 @@ def registry_promote(
         raise fail("--reason is required: the promotion log keeps why every move happened")
     registry = _registry(store)
     entry = _registry_call(
-        lambda: registry.promote(alias, registry.resolve(version), reason=reason, report=report)
+        lambda: registry.promote(
+            check_alias(alias), registry.resolve(version), reason=reason, report=report
+        )
     )
     out.print(
         f"#{entry.seq} {alias}: {entry.from_version or '-'} -> {entry.to_version}", highlight=False

@@ -93,6 +93,11 @@ class ServerMetrics:
             ["model_version", "role"],
             registry=self.registry,
         )
+        self.routing_stale = Gauge(
+            "nba_halftime_routing_stale",
+            "1 while the newest routing cannot be loaded and the last good one serves",
+            registry=self.registry,
+        )
 
     def respond(self, result: Forecast) -> Forecast:
         """Count a served forecast (by version and arm, and its fallback) and return it."""
@@ -103,6 +108,7 @@ class ServerMetrics:
 
     def exposition(self, engine: ForecastEngine) -> str:
         self.spool.set(engine.log.pending())
+        self.routing_stale.set(int(engine.reload_error is not None))
         if engine.routing is not None:
             self.info.labels(engine.routing.production, "production").set(1)
             if engine.routing.challenger:
@@ -209,6 +215,8 @@ def _health_routes(app: FastAPI, engine: ForecastEngine, metrics: ServerMetrics)
             "production": routing.production,
             "challenger": routing.challenger,
             "spooled": engine.log.pending(),
+            # the newest routing could not be loaded: the last good one serves on
+            "routing_error": engine.reload_error,
         }
 
     @app.get("/metrics", response_class=PlainTextResponse)

@@ -20,7 +20,7 @@ import numpy as np
 from nba_forecast.models.ensemble import HalftimeEnsemble
 from nba_forecast.routing import Routing
 from nba_forecast.storage.prediction_log import OutcomeRecord, PredictionRecord
-from nba_forecast.storage.registry import Registry, RegistryError
+from nba_forecast.storage.registry import Registry
 
 logger = logging.getLogger(__name__)
 RELOAD_EVERY_S = 5.0
@@ -66,6 +66,7 @@ class ForecastEngine:
     fallbacks: dict[str, int] = field(default_factory=dict)
     _pending: OrderedDict[str, list[tuple[str, float]]] = field(default_factory=OrderedDict)
     _checked: float = 0.0
+    reload_error: str | None = None  # why the newest routing is not served (None: it is)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- versions -----------------------------------------------------------------------
@@ -88,13 +89,15 @@ class ForecastEngine:
             try:
                 routing = self._routing_now()
                 self._load(routing)
-            except (OSError, ValueError, RegistryError) as error:
+            except Exception as error:  # a bad routing file, a registry blip, a bad version
                 if self.routing is None:
                     raise
-                # a bad routing file or a registry blip: keep serving what is loaded
+                # keep serving what is loaded; /readyz and a metric say why
                 logger.warning("routing not reloaded, keeping %s: %s", self.routing, error)
+                self.reload_error = f"{type(error).__name__}: {error}"
                 self._checked = now
                 return self.routing
+            self.reload_error = None
             serving = self.routing.production if self.routing else None
             if self.online_intervals and serving and serving != routing.production:
                 self.models[routing.production].carry_online_state(self.models[serving])

@@ -113,6 +113,13 @@ def tree_files(directory: Path) -> dict[str, str]:
     return files
 
 
+def check_alias(alias: str) -> str:
+    """An alias name, whole: a lower-case letter, then letters, digits, - or _ (32 at most)."""
+    if not ALIAS_PATTERN.fullmatch(alias):
+        raise RegistryError(f"bad alias {alias!r}: lower-case letters, digits, - and _")
+    return alias
+
+
 def content_id(files: dict[str, str]) -> str:
     digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
     return digest[:ID_LENGTH]
@@ -262,8 +269,7 @@ class Registry:
         """Point ``alias`` at ``version``. ``expected_from`` (when given) is the version the
         caller believes the alias holds now; a different one is a conflict. Two concurrent
         promotions: one wins, the other raises ``PromotionConflict``."""
-        if not ALIAS_PATTERN.fullmatch(alias):
-            raise RegistryError(f"bad alias {alias!r}: lower-case letters, digits, - and _")
+        check_alias(alias)
         if not reason.strip():
             raise RegistryError("a promotion needs a reason")
         self.verify(version)  # exists, and every file is what its manifest says

@@ -328,3 +328,38 @@ def test_a_bad_routing_file_keeps_the_last_good_routing(server: dict, deployed: 
         assert client.get("/readyz").status_code == 200
         body = client.post("/v1/predict", json={"game_id": "r1", "margins": MARGINS})
         assert body.status_code == 200 and body.json()["model_version"] == deployed["v1"]
+
+
+def test_a_routed_version_that_cannot_load_never_breaks_serving(
+    server: dict, deployed: dict, tmp_path: Path
+) -> None:
+    """A challenger whose stored file was altered, and one whose files verify but do not
+    load: the loaded versions keep serving, /readyz and a metric say why."""
+    import shutil
+
+    client, engine, registry = server["client"], server["engine"], deployed["registry"]
+    engine.reload(force=True)
+    corrupt_dir = shutil.copytree(deployed["root"] / "v2", tmp_path / "v3")
+    (corrupt_dir / "note.txt").write_text("a distinct version")
+    corrupt = registry.register(corrupt_dir).version
+    key = f"versions/{corrupt}/files/note.txt"
+    registry.store.put(key, b"a distinct versioN")
+    unloadable_dir = tmp_path / "v4"
+    unloadable_dir.mkdir()
+    (unloadable_dir / "ensemble.json").write_text('{"not": "an ensemble"}')
+    unloadable = registry.register(unloadable_dir).version
+    for bad, why in ((corrupt, "corrupt"), (unloadable, "Error")):
+        server["routing"].write_text(
+            json.dumps({"production": deployed["v1"], "challenger": bad, "challenger_share": 0.5})
+        )
+        engine.reload(force=True)
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and why in ready.json()["routing_error"], ready.json()
+        assert "nba_halftime_routing_stale 1.0" in client.get("/metrics").text
+        for game in range(6):
+            body = client.post("/v1/predict", json={"game_id": f"b{game}", "margins": MARGINS})
+            assert body.status_code == 200 and body.json()["model_version"] == deployed["v1"]
+    server["routing"].write_text(json.dumps({"production": deployed["v1"]}))
+    engine.reload(force=True)
+    assert client.get("/readyz").json()["routing_error"] is None
+    assert "nba_halftime_routing_stale 0.0" in client.get("/metrics").text

@@ -78,6 +78,10 @@ def test_registry_lifecycle_through_the_cli(tmp_path: Path) -> None:
         (["registry", "promote", "0123456789abcdef"], "--reason is required"),
         (["registry", "promote", "0123456789abcdef", "--reason", "x"], "no version"),
         (["registry", "rollback"], "no promotions"),
+        (
+            ["registry", "promote", "0123456789abcdef", "--alias", "production\n", "--reason", "x"],
+            "bad alias",
+        ),
         (["registry", "pull", "production", "--out", "{tmp}/o"], "no alias or version"),
         (["registry", "list", "--store", "ftp://x/y"], "unsupported store URL"),
         (["registry", "register", "{tmp}/model", "--metrics", "{tmp}/bad.json"], "not JSON"),
@@ -110,3 +114,13 @@ def test_db_upgrade_creates_and_reports(tmp_path: Path) -> None:
 def test_db_upgrade_bad_url(url: str, message: str) -> None:
     result = run("db", "upgrade", "--url", url)
     assert result.exit_code == 2 and message in result.output
+
+
+@pytest.mark.parametrize("env", ["../../..", "Staging", "staging\n"])
+def test_rollout_start_refuses_a_bad_environment_before_anything_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
+    result = run("rollout", "start", "--env", env)
+    assert result.exit_code == 2 and "bad environment" in result.output, result.output
+    assert not (tmp_path / "home" / "registry" / "rollouts").exists()
