@@ -196,8 +196,13 @@ def rollout_command(
         Path | None,
         typer.Option(help="validation report (Markdown) to put in the GitOps commit message"),
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="status: also ask this server (URL) what it serves, and compare"),
+    ] = None,
 ) -> None:
-    """A/B rollout: start one, decide from the logged paired forecasts, or show it."""
+    """A/B rollout: start one, decide from the logged paired forecasts, or show it (status:
+    the routing in git, the registry's aliases and the server's, and whether they agree)."""
     from nba_forecast.lifecycle.promotion import rollout_state
 
     if action not in ("start", "decide", "status"):
@@ -216,13 +221,36 @@ def rollout_command(
     state = rollout_state(ctx)
     if state is None:
         out.print("no rollout", highlight=False)
-        return
-    out.print(
-        f"champion {state.champion}, challenger {state.challenger}: "
-        f"{state.decision or f'running at {state.share_b:.0%}'}; {state.n} paired games "
-        f"{state.reason}",
-        highlight=False,
-    )
+    else:
+        out.print(
+            f"champion {state.champion}, challenger {state.challenger}: "
+            f"{state.decision or f'running at {state.share_b:.0%}'}; {state.n} paired games "
+            f"{state.reason}",
+            highlight=False,
+        )
+    if action == "status":
+        _report_agreement(ctx, server)
+
+
+def _report_agreement(ctx: Context, server: str | None) -> None:
+    """What serves, by each source of truth; exit 1 when they disagree."""
+    from nba_forecast.lifecycle.promotion import serving_views
+
+    try:
+        views, disagreements = serving_views(ctx, server)
+    except (RuntimeError, ValueError, OSError) as error:
+        raise fail(str(error)) from None
+    for source, (production, challenger, share) in views.items():
+        out.print(
+            f"{source:>8}: production {production}, challenger {challenger or '-'}"
+            + (f" at {share:.0%}" if challenger else ""),
+            highlight=False,
+        )
+    if disagreements:
+        out.print("disagree: " + "; ".join(disagreements), highlight=False)
+        raise typer.Exit(1)
+    sources = list(views)
+    out.print(f"{', '.join(sources[:-1])} and {sources[-1]} agree", highlight=False)
 
 
 def bootstrap_command(

@@ -67,37 +67,54 @@ def serve(
 
 
 def feed(
-    game_id: Annotated[str, typer.Argument(help="a game of the shipped first-half events")],
+    game_ids: Annotated[
+        list[str] | None, typer.Argument(help="games of the shipped first-half events")
+    ] = None,
     url: Annotated[str, typer.Option(help="server URL")] = "http://127.0.0.1:8000",
+    season: Annotated[
+        int | None, typer.Option(help="feed the first --count games of this season instead")
+    ] = None,
+    count: Annotated[int, typer.Option(help="games to feed with --season", min=1)] = 20,
 ) -> None:
-    """Replay a real game's first half against a running server as live score updates."""
+    """Replay real games' first halves against a running server as live score updates."""
     import httpx
 
     from nba_forecast.data.shipped import load_shipped_events, load_shipped_games
     from nba_forecast.serving.feed import replay_game, score_updates
 
-    try:
-        updates = score_updates(load_shipped_events(), game_id)
-    except ValueError as error:
-        raise fail(str(error)) from None
     games = load_shipped_games().set_index("game_id")
-    teams = games.loc[game_id, ["home_team", "away_team"]] if game_id in games.index else None
-    try:
-        state = replay_game(
-            url,
-            game_id,
-            updates,
-            home_team=None if teams is None else str(teams["home_team"]),
-            away_team=None if teams is None else str(teams["away_team"]),
+    if season is not None:
+        if game_ids:
+            raise fail("give game ids or --season, not both")
+        chosen = games[games["season"] == season].sort_values("game_date").index[:count]
+        if chosen.empty:
+            raise fail(f"no shipped games in season {season}")
+        game_ids = [str(g) for g in chosen]
+    if not game_ids:
+        raise fail("give one or more game ids, or --season")
+    events = load_shipped_events()
+    for game_id in game_ids:
+        try:
+            updates = score_updates(events, game_id)
+        except ValueError as error:
+            raise fail(str(error)) from None
+        teams = games.loc[game_id, ["home_team", "away_team"]] if game_id in games.index else None
+        try:
+            state = replay_game(
+                url,
+                game_id,
+                updates,
+                home_team=None if teams is None else str(teams["home_team"]),
+                away_team=None if teams is None else str(teams["away_team"]),
+            )
+        except (httpx.HTTPError, RuntimeError) as error:
+            raise fail(f"{url}: {error}") from None
+        forecast = state.get("forecast") or {}
+        nan = float("nan")
+        low, mid, high = (float(forecast.get(k, nan)) for k in ("lower", "forecast", "upper"))
+        out.print(
+            f"{game_id}: {len(updates)} updates; forecast at 6:00 Q2 {mid:+.1f} [{low:+.1f}, "
+            f"{high:+.1f}] ({forecast.get('model_version')}, arm {forecast.get('arm')}); "
+            f"halftime margin {state.get('outcome')}",
+            highlight=False,
         )
-    except (httpx.HTTPError, RuntimeError) as error:
-        raise fail(f"{url}: {error}") from None
-    forecast = state.get("forecast") or {}
-    nan = float("nan")
-    low, mid, high = (float(forecast.get(k, nan)) for k in ("lower", "forecast", "upper"))
-    out.print(
-        f"{game_id}: {len(updates)} updates; forecast at 6:00 Q2 {mid:+.1f} [{low:+.1f}, "
-        f"{high:+.1f}] ({forecast.get('model_version')}, arm {forecast.get('arm')}); "
-        f"halftime margin {state.get('outcome')}",
-        highlight=False,
-    )

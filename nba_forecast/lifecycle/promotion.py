@@ -172,3 +172,45 @@ def roll_forward(
         ctx.registry.promote("production", target, reason=reason or f"rolled forward at {as_of}")
     publish_routing(ctx, f"roll forward: production {target}" + (f" ({reason})" if reason else ""))
     return StepResult(Step.ROLL_FORWARD, f"production {target}", target)
+
+
+View = tuple[str | None, str | None, float]  # production, challenger, challenger share
+
+
+def serving_views(ctx: Context, server_url: str | None = None) -> tuple[dict[str, View], list[str]]:
+    """What serves according to git (the routing ConfigMap), the registry (the production
+    alias and the running rollout) and, given its URL, the server; and every disagreement."""
+    routing = ctx.gitops.read()
+    views: dict[str, View] = {
+        "git": (routing.production, routing.challenger, routing.challenger_share)
+        if routing
+        else (None, None, 0.0)
+    }
+    state = running_rollout(ctx)
+    views["registry"] = (
+        ctx.registry.aliases().get("production"),
+        state.challenger if state else None,
+        state.share_b if state else 0.0,
+    )
+    if server_url:
+        import httpx
+
+        try:
+            body = httpx.get(f"{server_url.rstrip('/')}/readyz", timeout=5).json()
+        except (httpx.HTTPError, ValueError) as error:
+            raise RuntimeError(f"cannot ask the server at {server_url}: {error}") from None
+        views["server"] = (
+            body.get("production"),
+            body.get("challenger"),
+            float(body.get("challenger_share") or 0.0),
+        )
+    disagreements = []
+    names = ("production", "challenger", "challenger share")
+    (first, reference), *others = views.items()
+    for source, view in others:
+        for name, mine, theirs in zip(names[:2], reference[:2], view[:2], strict=True):
+            if mine != theirs:
+                disagreements.append(f"{name}: {first} {mine}, {source} {theirs}")
+        if abs(reference[2] - view[2]) > 1e-9:
+            disagreements.append(f"{names[2]}: {first} {reference[2]}, {source} {view[2]}")
+    return views, disagreements

@@ -214,6 +214,7 @@ def _health_routes(app: FastAPI, engine: ForecastEngine, metrics: ServerMetrics)
             "status": "ready",
             "production": routing.production,
             "challenger": routing.challenger,
+            "challenger_share": routing.challenger_share if routing.challenger else 0.0,
             "spooled": engine.log.pending(),
             # the newest routing could not be loaded: the last good one serves on
             "routing_error": engine.reload_error,

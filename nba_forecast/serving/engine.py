@@ -51,6 +51,10 @@ class Forecast:
     latency_ms: float = 0.0
 
 
+# what the committed overlays hold before the first rollout step writes a version
+PLACEHOLDER_PRODUCTION = "bootstrap-pending"
+
+
 @dataclass
 class ForecastEngine:
     registry: Registry
@@ -71,12 +75,16 @@ class ForecastEngine:
 
     # -- versions -----------------------------------------------------------------------
     def _routing_now(self) -> Routing:
-        production = self.registry.resolve("production")
+        """What serves: the routing file (the ConfigMap GitOps carries, mounted) when there
+        is one; the registry's ``production`` alias only where none is mounted (one
+        machine) or before the first routing commit (its placeholder production)."""
         if self.routing_file is not None and self.routing_file.exists():
             routing = Routing.read(self.routing_file)
-            if routing.production == production:
+            if routing.production != PLACEHOLDER_PRODUCTION:
+                for version in filter(None, (routing.production, routing.challenger)):
+                    self.registry.manifest(version)  # a version id the registry holds
                 return routing
-        return Routing(production)
+        return Routing(self.registry.resolve("production"))
 
     def reload(self, force: bool = False) -> Routing:
         """Re-read the aliases and routing (at most every few seconds); load new versions
