@@ -31,7 +31,12 @@ Only = Annotated[
 STEP_ERRORS = (RegistryError, ValueError, DataError, SQLAlchemyError, OSError, RuntimeError)
 
 
-def context(data: Path | None = None, repo: Path | None = None, env: str | None = None) -> Context:
+def context(
+    data: Path | None = None,
+    repo: str | None = None,
+    env: str | None = None,
+    pull_request: bool | None = None,
+) -> Context:
     """The deployment from the settings; the games of ``data`` are read (and checked) now."""
     from nba_forecast.cli.evaluate import _games_with
     from nba_forecast.lifecycle.context import GameSource
@@ -40,7 +45,9 @@ def context(data: Path | None = None, repo: Path | None = None, env: str | None 
 
     games = None if data is None else GameSource.of(_games_with(data))
     try:
-        return build_context(Settings(), games=games, gitops_repo=repo, environment=env)
+        return build_context(
+            Settings(), games=games, gitops_repo=repo, environment=env, pull_request=pull_request
+        )
     except (ValueError, RuntimeError) as error:  # bad URL, bad environment name
         raise fail(str(error)) from None
 
@@ -189,7 +196,8 @@ def rollout_command(
     share: Annotated[float, typer.Option(help="first challenger share", min=0.01, max=1.0)] = 0.1,
     as_of: AsOf = None,
     repo: Annotated[
-        Path | None, typer.Option(help="GitOps repository (default: NBA_FORECAST_GITOPS_REPO)")
+        str | None,
+        typer.Option(help="GitOps repository, a path or URL (default: NBA_FORECAST_GITOPS_REPO)"),
     ] = None,
     env: Annotated[str | None, typer.Option(help="overlay environment")] = None,
     report: Annotated[
@@ -200,6 +208,14 @@ def rollout_command(
         str | None,
         typer.Option(help="status: also ask this server (URL) what it serves, and compare"),
     ] = None,
+    pull_request: Annotated[
+        bool,
+        typer.Option(
+            "--pull-request",
+            help="push the routing change to a review branch, not main (NBA_FORECAST_GITOPS_"
+            "PULL_REQUEST)",
+        ),
+    ] = False,
 ) -> None:
     """A/B rollout: start one, decide from the logged paired forecasts, or show it (status:
     the routing in git, the registry's aliases and the server's, and whether they agree)."""
@@ -211,7 +227,7 @@ def rollout_command(
         report_text = report.read_text() if report is not None else ""
     except OSError as error:
         raise fail(f"cannot read --report: {error}") from None
-    ctx = context(repo=repo, env=env)
+    ctx = context(repo=repo, env=env, pull_request=pull_request or None)
     if action == "start":
         run_cli_step(
             Step.START_ROLLOUT, as_of, ctx=ctx, candidate=candidate, share=share, report=report_text

@@ -70,6 +70,7 @@ def build_context(
     environment: str | None = None,
     games: GameSource | None = None,
     policy: Policy | None = None,
+    pull_request: bool | None = None,
 ) -> Context:
     registry_target = registry_url or settings.resolved_registry_url()
     return Context(
@@ -80,6 +81,7 @@ def build_context(
             gitops_repo or settings.resolved_gitops_repo(),
             environment or settings.environment,
             workdir=settings.home.expanduser(),
+            pull_request=settings.gitops_pull_request if pull_request is None else pull_request,
         ),
         state=open_store(registry_target, endpoint_url=settings.s3_endpoint_url),
         open_log=lambda: open_log(settings, database_url),

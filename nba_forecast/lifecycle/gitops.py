@@ -127,12 +127,14 @@ def ensure_repo(repo: Path) -> Path:
 class GitOpsTarget:
     """One environment's overlay in one GitOps repository: ``repo`` is the working copy;
     with ``remote`` set it is a clone of that URL, kept in step before every read and
-    commit, and every commit is pushed to ``branch``."""
+    commit, and every commit is pushed to ``branch``; with ``pull_request`` to a branch of
+    its own (``review_branch``) for a person to merge instead."""
 
     repo: Path
     env: str = "production"
     remote: str | None = None
     branch: str = "main"
+    pull_request: bool = False
 
     def __post_init__(self) -> None:
         if not ENV_PATTERN.fullmatch(self.env):
@@ -165,36 +167,60 @@ class GitOpsTarget:
         _git(self.repo, "checkout", "-q", "-B", self.branch, f"origin/{self.branch}")
         _git(self.repo, "reset", "-q", "--hard", f"origin/{self.branch}")
 
-    def _write_and_commit(self, content: str, message: str) -> str | None:
+    def review_branch(self, commit: str) -> str:
+        """Where a reviewed change goes (``--pull-request``): one branch per commit."""
+        return f"nba-forecast/{self.env}-{commit[:12]}"
+
+    def _revert_message(self, subject_prefix: str, reason: str) -> str | None:
+        """``Revert "<subject>"`` of the newest commit of the routing file whose subject
+        starts with ``subject_prefix`` (git's own revert form), or None when there is none."""
+        relative = str(self.routing_path.relative_to(self.repo))
+        try:
+            log = _git(self.repo, "log", "--format=%H %s", "--", relative)
+        except GitOpsError:  # no commits yet
+            return None
+        for line in log.splitlines():
+            sha, _, subject = line.partition(" ")
+            if subject.startswith(subject_prefix):
+                return f'Revert "{subject}"\n\nThis reverts commit {sha}.\n\n{reason}'.strip()
+        return None
+
+    def _write_and_commit(
+        self, content: str, message: str, reverting: str | None = None
+    ) -> str | None:
         path = self.routing_path
         if path.exists() and path.read_text() == content:
             return None
+        if reverting is not None:
+            message = self._revert_message(reverting, message) or message
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
         _git(self.repo, "add", str(path.relative_to(self.repo)))
         _git(self.repo, "commit", "-q", "-m", message)
         return _git(self.repo, "rev-parse", "HEAD")
 
-    def commit(self, routing: Routing, message: str) -> str | None:
+    def commit(self, routing: Routing, message: str, *, reverting: str | None = None) -> str | None:
         """Write the routing ConfigMap and commit (and push, for a remote); returns the
         commit id, or None when nothing changed (a re-run with the same state adds no
-        commit)."""
+        commit). ``reverting``: the subject of the commit this one undoes (a rollback is a
+        revert commit of the A/B start)."""
         content = routing.configmap(self.env)
         if self.remote is None:
             ensure_repo(self.repo)
-            return self._write_and_commit(content, message)
+            return self._write_and_commit(content, message, reverting)
         for attempt in range(1, PUSH_ATTEMPTS + 1):
             self._sync()
-            commit = self._write_and_commit(content, message)
+            commit = self._write_and_commit(content, message, reverting)
             if commit is None:
                 return None
+            target = self.review_branch(commit) if self.pull_request else self.branch
             try:
                 _git(
                     self.repo,
                     "push",
                     "-q",
                     "origin",
-                    f"HEAD:refs/heads/{self.branch}",
+                    f"HEAD:refs/heads/{target}",
                     remote=self.remote,
                 )
                 return commit
@@ -214,12 +240,18 @@ class GitOpsTarget:
         return Routing.read(self.routing_path) if self.routing_path.exists() else None
 
 
-def gitops_target(location: str | Path, env: str, *, workdir: Path) -> GitOpsTarget:
+def gitops_target(
+    location: str | Path, env: str, *, workdir: Path, pull_request: bool = False
+) -> GitOpsTarget:
     """A target from a setting: a URL is a remote (cloned under ``workdir``), anything else
-    a local repository path."""
+    a local repository path (``pull_request`` needs a remote)."""
     text = str(location)
     if is_remote(text):
         # one working copy per remote: a clone of one repository never pushes to another
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-        return GitOpsTarget(workdir / "gitops-clones" / digest, env, remote=text)
+        return GitOpsTarget(
+            workdir / "gitops-clones" / digest, env, remote=text, pull_request=pull_request
+        )
+    if pull_request:
+        raise GitOpsError("--pull-request needs a remote GitOps repository (a URL)")
     return GitOpsTarget(Path(text).expanduser(), env)

@@ -37,8 +37,9 @@ def running_rollout(ctx: Context) -> Rollout | None:
     return state if state is not None and state.decision is None else None
 
 
-def publish_routing(ctx: Context, message: str) -> Routing:
-    """The routing that follows from the aliases and the running rollout, committed."""
+def publish_routing(ctx: Context, message: str, *, reverting: str | None = None) -> Routing:
+    """The routing that follows from the aliases and the running rollout, committed
+    (``reverting``: as the revert of the commit with that subject)."""
     live = running_rollout(ctx)
     routing = Routing(
         ctx.registry.resolve("production"),
@@ -46,13 +47,15 @@ def publish_routing(ctx: Context, message: str) -> Routing:
         live.share_b if live else 0.0,
         live.salt if live else "",
     )
-    ctx.gitops.commit(routing, message)
+    ctx.gitops.commit(routing, message, reverting=reverting)
     return routing
 
 
 def _save(ctx: Context, state: Rollout, message: str) -> None:
     ctx.state.put(ROLLOUT_KEY, state.to_json().encode())
-    publish_routing(ctx, message)
+    # a rollback undoes the A/B start: in git, a revert commit of it
+    reverting = f"A/B start: {state.challenger}" if state.decision == "rollback" else None
+    publish_routing(ctx, message, reverting=reverting)
 
 
 def register(ctx: Context, as_of: dt.datetime, *, candidate: str, report: str = "") -> StepResult:

@@ -117,3 +117,89 @@ def test_credentials_never_reach_messages_or_other_remotes(
     with pytest.raises(GitOpsError) as raised:
         target.commit(Routing("v1", None, 0.0, ""), "v1")
     assert "hunter2" not in str(raised.value) and "SEKRET" not in str(raised.value)
+
+
+def git_log(remote: Path, ref: str = "main") -> list[str]:
+    return subprocess.run(
+        ["git", "-C", str(remote), "log", "--format=%B%x00", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\x00")
+
+
+def test_a_rollback_is_a_revert_commit_of_the_ab_start(tmp_path: Path) -> None:
+    remote = bare(tmp_path)
+    target = gitops_target(remote.as_uri(), "staging", workdir=tmp_path)
+    target.commit(Routing("v1", None, 0.0, ""), "bootstrap: production v1")
+    start = target.commit(Routing("v1", "v2", 0.1, "s"), "A/B start: v2 at 10% against v1")
+    target.commit(Routing("v1", "v2", 0.25, "s"), "A/B running at 25%: v2")
+    target.commit(
+        Routing("v1", None, 0.0, ""),
+        "A/B rollback: v2 after 80 paired games",
+        reverting="A/B start: v2",
+    )
+    newest = git_log(remote)[0].strip()
+    assert newest.startswith('Revert "A/B start: v2 at 10% against v1"')
+    assert f"This reverts commit {start}." in newest and "A/B rollback: v2" in newest
+    path = "manifests/overlays/staging/model-routing.yaml"
+    assert '"challenger": null' in remote_file(remote, path)
+
+
+def test_pull_request_mode_pushes_a_review_branch_not_main(tmp_path: Path) -> None:
+    remote = bare(tmp_path)
+    direct = gitops_target(remote.as_uri(), "production", workdir=tmp_path / "a")
+    direct.commit(Routing("v1", None, 0.0, ""), "bootstrap: production v1")
+    reviewed = gitops_target(
+        remote.as_uri(), "production", workdir=tmp_path / "b", pull_request=True
+    )
+    commit = reviewed.commit(Routing("v2", None, 0.0, ""), "roll forward: production v2")
+    assert commit is not None
+    branch = reviewed.review_branch(commit)
+    assert branch == f"nba-forecast/production-{commit[:12]}"
+    path = "manifests/overlays/production/model-routing.yaml"
+    assert '"production": "v1"' in remote_file(remote, path)  # main waits for the review
+    shown = subprocess.run(
+        ["git", "-C", str(remote), "show", f"{branch}:{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert '"production": "v2"' in shown
+    with pytest.raises(GitOpsError, match="needs a remote"):
+        gitops_target(tmp_path / "local", "production", workdir=tmp_path, pull_request=True)
+
+
+def test_a_fresh_clone_renders_the_promoted_routing_with_kustomize(tmp_path: Path) -> None:
+    """The config repository as Argo CD sees it: this project's manifests, the routing the
+    step pushed, rendered by `kubectl kustomize`."""
+    import shutil
+
+    import yaml
+
+    remote = bare(tmp_path)
+    seed = tmp_path / "seed"
+    subprocess.run(["git", "clone", "-q", remote.as_uri(), str(seed)], check=True)
+    shutil.copytree(Path(__file__).resolve().parents[2] / "manifests", seed / "manifests")
+    for args in (
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "manifests"],
+        ["push", "-q", "origin", "HEAD:main"],
+    ):
+        subprocess.run(["git", "-C", str(seed), *args], check=True)
+    target = gitops_target(remote.as_uri(), "staging", workdir=tmp_path / "pod")
+    target.commit(Routing("0123456789abcdef", None, 0.0, ""), "roll forward: production 0123")
+    clone = tmp_path / "argo"
+    subprocess.run(["git", "clone", "-q", remote.as_uri(), str(clone)], check=True)
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(clone / "manifests" / "overlays" / "staging")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (configmap,) = [
+        d
+        for d in yaml.safe_load_all(rendered)
+        if d and d["kind"] == "ConfigMap" and d["metadata"]["name"] == "nba-forecast-model-routing"
+    ]
+    assert Routing.from_json(configmap["data"]["routing.json"]).production == "0123456789abcdef"
