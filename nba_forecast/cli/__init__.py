@@ -24,7 +24,7 @@ from nba_forecast.cli.lifecycle import (
 from nba_forecast.cli.pipeline import pipeline_app, schedules_app
 from nba_forecast.cli.registry import registry_app
 from nba_forecast.cli.replay import replay
-from nba_forecast.cli.serve import feed, serve
+from nba_forecast.cli.serve import feed, serve, served_ab
 from nba_forecast.lifecycle.policy import Step
 from nba_forecast.settings import Settings
 
@@ -43,6 +43,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "replay": replay,
     "serve": serve,
     "feed": feed,
+    "served-ab": served_ab,
     # one command per lifecycle step, named after it (the step's one spelling)
     Step.BOOTSTRAP.kebab: bootstrap_command,
     Step.COLLECT.kebab: collect_command,

@@ -79,42 +79,50 @@ def feed(
     """Replay real games' first halves against a running server as live score updates."""
     import httpx
 
-    from nba_forecast.data.shipped import load_shipped_events, load_shipped_games
-    from nba_forecast.serving.feed import replay_game, score_updates
+    from nba_forecast.serving.feed import feed_games, season_games
 
-    games = load_shipped_games().set_index("game_id")
-    if season is not None:
-        if game_ids:
-            raise fail("give game ids or --season, not both")
-        chosen = games[games["season"] == season].sort_values("game_date").index[:count]
-        if chosen.empty:
-            raise fail(f"no shipped games in season {season}")
-        game_ids = [str(g) for g in chosen]
-    if not game_ids:
+    if season is not None and game_ids:
+        raise fail("give game ids or --season, not both")
+    try:
+        chosen = season_games(season, count) if season is not None else list(game_ids or [])
+    except ValueError as error:
+        raise fail(str(error)) from None
+    if not chosen:
         raise fail("give one or more game ids, or --season")
-    events = load_shipped_events()
-    for game_id in game_ids:
-        try:
-            updates = score_updates(events, game_id)
-        except ValueError as error:
-            raise fail(str(error)) from None
-        teams = games.loc[game_id, ["home_team", "away_team"]] if game_id in games.index else None
-        try:
-            state = replay_game(
-                url,
-                game_id,
-                updates,
-                home_team=None if teams is None else str(teams["home_team"]),
-                away_team=None if teams is None else str(teams["away_team"]),
+    try:
+        for game_id, posted, state in feed_games(url, chosen):
+            forecast = state.get("forecast") or {}
+            nan = float("nan")
+            low, mid, high = (float(forecast.get(k, nan)) for k in ("lower", "forecast", "upper"))
+            out.print(
+                f"{game_id}: {posted} updates; forecast at 6:00 Q2 {mid:+.1f} [{low:+.1f}, "
+                f"{high:+.1f}] ({forecast.get('model_version')}, arm {forecast.get('arm')}); "
+                f"halftime margin {state.get('outcome')}",
+                highlight=False,
             )
-        except (httpx.HTTPError, RuntimeError) as error:
-            raise fail(f"{url}: {error}") from None
-        forecast = state.get("forecast") or {}
-        nan = float("nan")
-        low, mid, high = (float(forecast.get(k, nan)) for k in ("lower", "forecast", "upper"))
-        out.print(
-            f"{game_id}: {len(updates)} updates; forecast at 6:00 Q2 {mid:+.1f} [{low:+.1f}, "
-            f"{high:+.1f}] ({forecast.get('model_version')}, arm {forecast.get('arm')}); "
-            f"halftime margin {state.get('outcome')}",
-            highlight=False,
-        )
+    except ValueError as error:
+        raise fail(str(error)) from None
+    except (httpx.HTTPError, RuntimeError) as error:
+        raise fail(f"{url}: {error}") from None
+
+
+def served_ab(
+    season: Annotated[int, typer.Option(help="feed the first --count games of this season")] = 2013,
+    count: Annotated[int, typer.Option(help="games to serve", min=1, max=2000)] = 40,
+) -> None:
+    """Try the running A/B test on served traffic: a server on the routing git carries,
+    real games through the HTTP feed, then the decision; prints one line."""
+    import tempfile
+    from pathlib import Path
+
+    from nba_forecast.cli.lifecycle import STEP_ERRORS, context
+    from nba_forecast.lifecycle.served_trial import served_trial
+    from nba_forecast.serving.feed import season_games
+
+    try:
+        games = season_games(season, count)
+        with tempfile.TemporaryDirectory(prefix="nba-forecast-pod-") as pod:
+            result = served_trial(context(), games, workdir=Path(pod))
+    except STEP_ERRORS as error:
+        raise fail(str(error).splitlines()[0]) from None
+    out.print(result.line(), highlight=False)

@@ -3,6 +3,7 @@ live score updates, for demos and tests."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -68,3 +69,36 @@ def replay_game(
     finally:
         if client is None:
             http.close()
+
+
+def feed_games(url: str, game_ids: list[str]) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """Each shipped game's first half posted to the server at ``url`` as live updates, in
+    turn: (game id, updates posted, the server's final view of the game)."""
+    from nba_forecast.data.shipped import load_shipped_events, load_shipped_games
+
+    games = load_shipped_games().set_index("game_id")
+    events = load_shipped_events()
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for game_id in game_ids:
+            updates = score_updates(events, game_id)
+            teams = games.loc[game_id] if game_id in games.index else None
+            state = replay_game(
+                url,
+                game_id,
+                updates,
+                client=client,
+                home_team=None if teams is None else str(teams["home_team"]),
+                away_team=None if teams is None else str(teams["away_team"]),
+            )
+            yield game_id, len(updates), state
+
+
+def season_games(season: int, count: int) -> list[str]:
+    """The first ``count`` shipped games of ``season``, in date order."""
+    from nba_forecast.data.shipped import load_shipped_games
+
+    games = load_shipped_games()
+    chosen = games[games["season"] == season].sort_values("game_date")["game_id"][:count]
+    if chosen.empty:
+        raise ValueError(f"no shipped games in season {season}")
+    return [str(g) for g in chosen]
