@@ -173,6 +173,21 @@ def monitor_command(
         raise typer.Exit(1)
 
 
+def roll_forward_command(
+    version: Annotated[str, typer.Argument(help="version or alias to serve as production")],
+    reason: Annotated[str, typer.Option(help="why (the promotion log and the commit)")] = "",
+    as_of: AsOf = None,
+    env: Annotated[str | None, typer.Option(help="overlay environment")] = None,
+    pull_request: Annotated[
+        bool, typer.Option("--pull-request", help="push to a review branch, not main")
+    ] = False,
+) -> None:
+    """Make a version production at once, without an A/B test: the alias moves and the
+    routing is committed to the GitOps repository (what the servers follow)."""
+    ctx = context(env=env, pull_request=pull_request or None)
+    run_cli_step(Step.ROLL_FORWARD, as_of, ctx=ctx, version=version, reason=reason)
+
+
 def update_dejavu_command(as_of: AsOf = None, data: Data = None, only: Only = False) -> None:
     """Games finished since production's analog database was filled join it -> a new
     version (A/B tested by default)."""

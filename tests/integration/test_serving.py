@@ -363,3 +363,21 @@ def test_a_routed_version_that_cannot_load_never_breaks_serving(
     engine.reload(force=True)
     assert client.get("/readyz").json()["routing_error"] is None
     assert "nba_halftime_routing_stale 0.0" in client.get("/metrics").text
+
+
+def test_the_mounted_routing_decides_what_serves_not_the_alias(
+    server: dict, deployed: dict
+) -> None:
+    """Issue 12: the routing ConfigMap git carries names production; a running server
+    follows a change of the mounted file without a restart, whatever the alias says."""
+    client, engine, registry = server["client"], server["engine"], deployed["registry"]
+    assert registry.resolve("production") == deployed["v1"]
+    server["routing"].write_text(json.dumps({"production": deployed["v2"]}))
+    engine.reload(force=True)
+    body = client.post("/v1/predict", json={"game_id": "m1", "margins": MARGINS}).json()
+    assert body["model_version"] == deployed["v2"]
+    assert client.get("/readyz").json()["production"] == deployed["v2"]
+    # the placeholder the overlays hold before the first rollout step: the alias serves
+    server["routing"].write_text(json.dumps({"production": "bootstrap-pending"}))
+    engine.reload(force=True)
+    assert client.get("/readyz").json()["production"] == deployed["v1"]

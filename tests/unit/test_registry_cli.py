@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,34 @@ def test_rollout_start_refuses_a_bad_environment_before_anything_changes(
     result = run("rollout", "start", "--env", env)
     assert result.exit_code == 2 and "bad environment" in result.output, result.output
     assert not (tmp_path / "home" / "registry" / "rollouts").exists()
+
+
+def test_roll_forward_commits_the_routing_and_status_finds_disagreement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The routing in git is what serves: a roll forward moves the alias and commits; an
+    alias moved by hand alone is a disagreement `rollout status` reports (exit 1)."""
+    monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("NBA_FORECAST_REGISTRY_URL", raising=False)
+    monkeypatch.delenv("NBA_FORECAST_GITOPS_REPO", raising=False)
+    store = (tmp_path / "home" / "registry").as_uri()
+    versions = []
+    for name in ("a", "b"):
+        result = run("registry", "register", str(make_model(tmp_path, name)), "--store", store)
+        assert result.exit_code == 0, result.output
+        versions.append(re.search(r"[0-9a-f]{16}", result.output).group(0))  # type: ignore[union-attr]
+    v1, v2 = versions
+    assert run("roll-forward", v1, "--reason", "first").exit_code == 0
+    forward = run("roll-forward", v2, "--reason", "better")
+    assert forward.exit_code == 0, forward.output
+    status = run("rollout", "status")
+    assert status.exit_code == 0 and "git and registry agree" in status.output, status.output
+    by_hand = run(
+        "registry", "promote", v1, "--alias", "production", "--reason", "x", "--store", store
+    )
+    assert by_hand.exit_code == 0, by_hand.output
+    status = run("rollout", "status")
+    assert status.exit_code == 1, status.output
+    assert f"disagree: production: git {v2}, registry {v1}" in status.output
+    unreachable = run("rollout", "status", "--server", "http://127.0.0.1:9")
+    assert unreachable.exit_code == 2 and "cannot ask the server" in unreachable.output
