@@ -25,8 +25,6 @@ class Settings(BaseSettings):
     # that steps clone and push to) and its overlay
     gitops_repo: str | None = None  # default: a local repository under home
     environment: str = "production"
-    # push routing changes to a branch of their own for review instead of to main
-    gitops_pull_request: bool = False
     # extra games (margins CSV/Parquet: a path, or s3://bucket/key) beside the shipped ones
     games_uri: str | None = None
 

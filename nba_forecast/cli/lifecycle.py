@@ -223,14 +223,6 @@ def rollout_command(
         str | None,
         typer.Option(help="status: also ask this server (URL) what it serves, and compare"),
     ] = None,
-    pull_request: Annotated[
-        bool,
-        typer.Option(
-            "--pull-request",
-            help="push the routing change to a review branch, not main (NBA_FORECAST_GITOPS_"
-            "PULL_REQUEST)",
-        ),
-    ] = False,
 ) -> None:
     """A/B rollout: start one, decide from the logged paired forecasts, or show it (status:
     the routing in git, the registry's aliases and the server's, and whether they agree)."""
@@ -242,7 +234,7 @@ def rollout_command(
         report_text = report.read_text() if report is not None else ""
     except OSError as error:
         raise fail(f"cannot read --report: {error}") from None
-    ctx = context(repo=repo, env=env, pull_request=pull_request or None)
+    ctx = context(repo=repo, env=env)
     if action == "start":
         run_cli_step(
             Step.START_ROLLOUT, as_of, ctx=ctx, candidate=candidate, share=share, report=report_text

@@ -9,7 +9,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nba_forecast.cli.console import fail, out
 from nba_forecast.settings import Settings
-from nba_forecast.storage.registry import RegistryError
 
 
 def serve(
@@ -35,7 +34,8 @@ def serve(
 
     settings = Settings()
     ctx = context()
-    if "production" not in ctx.registry.aliases():
+    routed = _routed_production(settings.routing_file)
+    if "production" not in ctx.registry.aliases() and routed is None:
         if not bootstrap:
             raise fail(
                 "no production version in the registry: run `nba-forecast bootstrap` "
@@ -45,7 +45,7 @@ def serve(
         run_cli_step(Step.BOOTSTRAP, None, ctx=ctx)
     try:
         log = open_log(settings)
-    except (SQLAlchemyError, ValueError) as error:
+    except (SQLAlchemyError, ValueError, OSError) as error:
         raise fail(f"prediction log: {str(error).splitlines()[0]}") from None
     engine = ForecastEngine(
         ctx.registry,
@@ -56,14 +56,31 @@ def serve(
     )
     try:
         engine.reload(force=True)
-    except (OSError, ValueError, RegistryError) as error:
-        raise fail(f"cannot load the served versions: {error}") from None
+    except Exception as error:  # any version that does not load: one line, not a traceback
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise fail(f"cannot load the served versions: {first}") from None
     out.print(
         f"serving production {engine.routing.production if engine.routing else '?'} "
         f"on http://{host}:{port}",
         highlight=False,
     )
     uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+
+
+def _routed_production(routing_file: object) -> str | None:
+    """The production a mounted routing file names (None: no file, or its placeholder)."""
+    from pathlib import Path
+
+    from nba_forecast.routing import Routing
+    from nba_forecast.serving.engine import PLACEHOLDER_PRODUCTION
+
+    if not isinstance(routing_file, Path) or not routing_file.exists():
+        return None
+    try:
+        production = Routing.read(routing_file).production
+    except (OSError, ValueError):
+        return None
+    return None if production == PLACEHOLDER_PRODUCTION else production
 
 
 def feed(
@@ -115,6 +132,8 @@ def served_ab(
     import tempfile
     from pathlib import Path
 
+    import httpx
+
     from nba_forecast.cli.lifecycle import STEP_ERRORS, context
     from nba_forecast.lifecycle.served_trial import served_trial
     from nba_forecast.serving.feed import season_games
@@ -123,6 +142,6 @@ def served_ab(
         games = season_games(season, count)
         with tempfile.TemporaryDirectory(prefix="nba-forecast-pod-") as pod:
             result = served_trial(context(), games, workdir=Path(pod))
-    except STEP_ERRORS as error:
-        raise fail(str(error).splitlines()[0]) from None
+    except (*STEP_ERRORS, httpx.HTTPError) as error:
+        raise fail(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
     out.print(result.line(), highlight=False)

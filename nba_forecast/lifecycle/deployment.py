@@ -81,7 +81,7 @@ def build_context(
             gitops_repo or settings.resolved_gitops_repo(),
             environment or settings.environment,
             workdir=settings.home.expanduser(),
-            pull_request=settings.gitops_pull_request if pull_request is None else pull_request,
+            pull_request=bool(pull_request),
         ),
         state=open_store(registry_target, endpoint_url=settings.s3_endpoint_url),
         open_log=lambda: open_log(settings, database_url),

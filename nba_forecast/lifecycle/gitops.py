@@ -167,6 +167,16 @@ class GitOpsTarget:
         _git(self.repo, "checkout", "-q", "-B", self.branch, f"origin/{self.branch}")
         _git(self.repo, "reset", "-q", "--hard", f"origin/{self.branch}")
 
+    def _check_overlay(self) -> None:
+        """In a repository of kustomize overlays the environment must be one of them: a
+        mistyped name must not create an overlay nothing syncs."""
+        overlays = self.repo / "manifests" / "overlays"
+        existing = sorted(p.parent.name for p in overlays.glob("*/kustomization.yaml"))
+        if existing and self.env not in existing:
+            raise GitOpsError(
+                f"no overlay {self.env!r} in the GitOps repository (have: {', '.join(existing)})"
+            )
+
     def review_branch(self, commit: str) -> str:
         """Where a reviewed change goes (``--pull-request``): one branch per commit."""
         return f"nba-forecast/{self.env}-{commit[:12]}"
@@ -188,6 +198,7 @@ class GitOpsTarget:
     def _write_and_commit(
         self, content: str, message: str, reverting: str | None = None
     ) -> str | None:
+        self._check_overlay()
         path = self.routing_path
         if path.exists() and path.read_text() == content:
             return None

@@ -80,7 +80,9 @@ def start_rollout(
     if challenger == production:
         raise RegistryError(f"{challenger} is already production")
     live = running_rollout(ctx)
-    if live is not None and live.challenger == challenger:  # re-running changes nothing
+    if live is not None and live.challenger == challenger:
+        # re-running changes nothing, but completes a routing commit an earlier run lost
+        publish_routing(ctx, f"A/B start: {challenger} at {live.share_b:.0%} against {production}")
         return StepResult(Step.START_ROLLOUT, f"A/B of {challenger} already running", challenger)
     if live is not None:
         raise RegistryError(
@@ -171,9 +173,24 @@ def roll_forward(
 ) -> StepResult:
     """Promote ``version`` to production at once (no A/B test) and commit the routing."""
     target = ctx.registry.resolve(version)
+    ctx.registry.verify(target)
+    message = f"roll forward: production {target}" + (f" ({reason})" if reason else "")
+    if ctx.gitops.pull_request:
+        # reviewed: nothing moves until the change is merged; then the same command without
+        # --pull-request moves the alias (its routing commit is then already on main)
+        live = running_rollout(ctx)
+        routing = Routing(
+            target,
+            live.challenger if live else None,
+            live.share_b if live else 0.0,
+            live.salt if live else "",
+        )
+        commit = ctx.gitops.commit(routing, message)
+        where = ctx.gitops.review_branch(commit) if commit else "nothing to change"
+        return StepResult(Step.ROLL_FORWARD, f"production {target} for review: {where}", target)
     if ctx.registry.aliases().get("production") != target:
         ctx.registry.promote("production", target, reason=reason or f"rolled forward at {as_of}")
-    publish_routing(ctx, f"roll forward: production {target}" + (f" ({reason})" if reason else ""))
+    publish_routing(ctx, message)
     return StepResult(Step.ROLL_FORWARD, f"production {target}", target)
 
 
@@ -184,6 +201,7 @@ def serving_views(ctx: Context, server_url: str | None = None) -> tuple[dict[str
     """What serves according to git (the routing ConfigMap), the registry (the production
     alias and the running rollout) and, given its URL, the server; and every disagreement."""
     routing = ctx.gitops.read()
+    views_notes: list[str] = []
     views: dict[str, View] = {
         "git": (routing.production, routing.challenger, routing.challenger_share)
         if routing
@@ -199,15 +217,20 @@ def serving_views(ctx: Context, server_url: str | None = None) -> tuple[dict[str
         import httpx
 
         try:
-            body = httpx.get(f"{server_url.rstrip('/')}/readyz", timeout=5).json()
-        except (httpx.HTTPError, ValueError) as error:
+            response = httpx.get(f"{server_url.rstrip('/')}/readyz", timeout=5)
+            body = response.json()
+            if response.status_code != 200 or not isinstance(body, dict):
+                raise ValueError(f"/readyz answered {response.status_code}: {response.text[:200]}")
+            views["server"] = (
+                body.get("production"),
+                body.get("challenger"),
+                float(body.get("challenger_share") or 0.0),
+            )
+        except (httpx.HTTPError, ValueError, TypeError) as error:
             raise RuntimeError(f"cannot ask the server at {server_url}: {error}") from None
-        views["server"] = (
-            body.get("production"),
-            body.get("challenger"),
-            float(body.get("challenger_share") or 0.0),
-        )
-    disagreements = []
+        if body.get("routing_error"):
+            views_notes.append(f"server cannot load the newest routing: {body['routing_error']}")
+    disagreements = list(views_notes)
     names = ("production", "challenger", "challenger share")
     (first, reference), *others = views.items()
     for source, view in others:

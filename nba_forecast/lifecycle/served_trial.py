@@ -8,18 +8,22 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from nba_forecast.lifecycle.context import Context
 from nba_forecast.lifecycle.promotion import decide_rollout, paired_forecasts, running_rollout
 
 READY_TIMEOUT_S = 180.0
+EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -41,21 +45,31 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def _server(mounted: Path, challenger: str) -> Iterator[str]:
     """`nba-forecast serve` on a free loopback port with the mounted routing; its URL."""
-    import httpx
 
     port = _free_port()
     env = {**os.environ, "NBA_FORECAST_ROUTING_FILE": str(mounted)}
     command = [sys.executable, "-m", "nba_forecast.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    # stderr to a file, not a pipe: a chatty server must never block on a full pipe
+    with tempfile.TemporaryFile("w+") as log:
+        yield from _run_server(command, env, log, port, challenger)
+
+
+def _run_server(
+    command: list[str], env: dict[str, str], log: IO[str], port: int, challenger: str
+) -> Iterator[str]:
+    import httpx
+
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
     url = f"http://127.0.0.1:{port}"
+    # a stop by SIGTERM (a pod, a CI timeout) still stops the server: finally must run
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
             if process.poll() is not None:
-                error = (process.stderr.read() if process.stderr else "").strip()
-                raise RuntimeError(f"the server exited: {error.splitlines()[-1:] or '?'}")
+                log.seek(0)
+                lines = log.read().strip().splitlines()
+                raise RuntimeError(f"the server exited: {lines[-1] if lines else '?'}")
             with contextlib.suppress(httpx.TransportError, ValueError):
                 ready = httpx.get(f"{url}/readyz", timeout=2)
                 if ready.status_code == 200 and ready.json().get("challenger") == challenger:
@@ -65,12 +79,17 @@ def _server(mounted: Path, challenger: str) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
+        signal.signal(signal.SIGTERM, previous)
         process.terminate()
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def served_trial(ctx: Context, game_ids: list[str], *, workdir: Path) -> TrialResult:
@@ -89,11 +108,12 @@ def served_trial(ctx: Context, game_ids: list[str], *, workdir: Path) -> TrialRe
     workdir.mkdir(parents=True, exist_ok=True)
     mounted = workdir / "model-routing.yaml"  # what the kubelet mounts from the ConfigMap
     mounted.write_text(routing.configmap(ctx.gitops.env))
-    started = dt.datetime.now(dt.UTC)
     with _server(mounted, state.challenger) as url:
         fed = [game_id for game_id, _, _ in feed_games(url, game_ids)]
     now = dt.datetime.now(dt.UTC)
-    pairs = paired_forecasts(ctx.log.joined(started - dt.timedelta(minutes=1), now), state)
+    # every pair of the fed games in the log (a game served before was logged then: the log
+    # keeps a game's first forecast per version)
+    pairs = paired_forecasts(ctx.log.joined(EARLIEST, now), state)
     paired = int(pairs["game_id"].isin(fed).sum())
     result = decide_rollout(ctx, now)
     decided = result.report.decision if result.report is not None else None

@@ -203,3 +203,13 @@ def test_a_fresh_clone_renders_the_promoted_routing_with_kustomize(tmp_path: Pat
         if d and d["kind"] == "ConfigMap" and d["metadata"]["name"] == "nba-forecast-model-routing"
     ]
     assert Routing.from_json(configmap["data"]["routing.json"]).production == "0123456789abcdef"
+
+
+def test_an_environment_must_name_an_existing_overlay(tmp_path: Path) -> None:
+    repo = tmp_path / "config"
+    (repo / "manifests" / "overlays" / "production").mkdir(parents=True)
+    (repo / "manifests" / "overlays" / "production" / "kustomization.yaml").write_text("{}\n")
+    with pytest.raises(GitOpsError, match=r"no overlay 'stagin' .*have: production"):
+        GitOpsTarget(repo, "stagin").commit(Routing("v1", None, 0.0, ""), "v1")
+    assert not (repo / "manifests" / "overlays" / "stagin").exists()
+    assert GitOpsTarget(repo, "production").commit(Routing("v1", None, 0.0, ""), "v1")

@@ -156,3 +156,67 @@ def test_roll_forward_commits_the_routing_and_status_finds_disagreement(
     assert f"disagree: production: git {v2}, registry {v1}" in status.output
     unreachable = run("rollout", "status", "--server", "http://127.0.0.1:9")
     assert unreachable.exit_code == 2 and "cannot ask the server" in unreachable.output
+
+
+def test_a_lost_routing_commit_is_completed_by_running_start_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
+    store = (tmp_path / "home" / "registry").as_uri()
+    v1, v2 = (
+        re.search(  # type: ignore[union-attr]
+            r"[0-9a-f]{16}",
+            run("registry", "register", str(make_model(tmp_path, n)), "--store", store).output,
+        ).group(0)
+        for n in ("a", "b")
+    )
+    assert run("roll-forward", v1, "--reason", "first").exit_code == 0
+    assert run("rollout", "start", "--candidate", v2).exit_code == 0
+    gitops = tmp_path / "home" / "gitops"
+    subprocess.run(["git", "-C", str(gitops), "reset", "-q", "--hard", "HEAD~1"], check=True)
+    assert run("rollout", "status").exit_code == 1  # the A/B is not in git: disagreement
+    again = run("rollout", "start", "--candidate", v2)
+    assert "already running" in again.output
+    assert run("rollout", "status").exit_code == 0
+
+
+def test_served_ab_without_a_running_test_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
+    result = run("served-ab", "--count", "2")
+    assert result.exit_code == 2 and "no A/B test running" in result.output, result.output
+    result = run("served-ab", "--season", "1990")
+    assert result.exit_code == 2 and "no shipped games in season 1990" in result.output
+
+
+@pytest.mark.parametrize(("status", "body"), [(200, b"[1, 2]"), (503, b'{"detail": "no"}')])
+def test_status_against_a_server_that_answers_nonsense(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int, body: bytes
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        result = run("rollout", "status", "--server", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 2 and "cannot ask the server" in result.output, result.output
