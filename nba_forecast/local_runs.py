@@ -145,13 +145,18 @@ def docker_api(host: str | None = None) -> Iterator[str]:
         with environ(DOCKER_HOST=f"unix://{socket_path}"):
             yield f"unix://{socket_path}"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process, grace_s=10)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop_process(process: subprocess.Popen[str], grace_s: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace_s``: a process this code started never outlives it."""
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
 
 
 @contextlib.contextmanager

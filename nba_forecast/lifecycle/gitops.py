@@ -44,18 +44,10 @@ def is_remote(location: str) -> bool:
 
 
 @functools.cache
-def _ssh_key_file(key: str) -> str:
-    """The deploy key in a private file, written once per process and removed at exit."""
-    handle, name = tempfile.mkstemp(prefix="gitops-key-")
-    with os.fdopen(handle, "w") as file:
-        file.write(key if key.endswith("\n") else key + "\n")
-    atexit.register(lambda: Path(name).unlink(missing_ok=True))
-    return name
-
-
-@functools.cache
-def _known_hosts_file(text: str) -> str:
-    handle, name = tempfile.mkstemp(prefix="gitops-known-hosts-")
+def _private_file(prefix: str, text: str) -> str:
+    """``text`` in a file only this user reads (a deploy key, known hosts), written once per
+    process and removed at exit."""
+    handle, name = tempfile.mkstemp(prefix=prefix)
     with os.fdopen(handle, "w") as file:
         file.write(text if text.endswith("\n") else text + "\n")
     atexit.register(lambda: Path(name).unlink(missing_ok=True))
@@ -78,12 +70,14 @@ def _auth_env(remote: str | None) -> dict[str, str]:
     if key:
         known_hosts = os.environ.get("NBA_FORECAST_GITOPS_KNOWN_HOSTS", "")
         # with the host's key from the Secret, only that host; without, trust on first use
-        checking = (
-            f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={_known_hosts_file(known_hosts)}"
-            if known_hosts
-            else "-o StrictHostKeyChecking=accept-new"
+        if known_hosts:
+            hosts_file = _private_file("gitops-known-hosts-", known_hosts)
+            checking = f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={hosts_file}"
+        else:
+            checking = "-o StrictHostKeyChecking=accept-new"
+        env["GIT_SSH_COMMAND"] = (
+            f"ssh -i {_private_file('gitops-key-', key)} -o IdentitiesOnly=yes {checking}"
         )
-        env["GIT_SSH_COMMAND"] = f"ssh -i {_ssh_key_file(key)} -o IdentitiesOnly=yes {checking}"
     return env
 
 

@@ -21,6 +21,7 @@ from typing import IO
 
 from nba_forecast.lifecycle.context import Context
 from nba_forecast.lifecycle.promotion import decide_rollout, paired_forecasts, running_rollout
+from nba_forecast.local_runs import stop_process
 
 READY_TIMEOUT_S = 180.0
 EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
@@ -80,12 +81,7 @@ def _run_server(
         yield url
     finally:
         signal.signal(signal.SIGTERM, previous)
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process, grace_s=30)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

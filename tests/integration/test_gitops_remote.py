@@ -213,3 +213,19 @@ def test_an_environment_must_name_an_existing_overlay(tmp_path: Path) -> None:
         GitOpsTarget(repo, "stagin").commit(Routing("v1", None, 0.0, ""), "v1")
     assert not (repo / "manifests" / "overlays" / "stagin").exists()
     assert GitOpsTarget(repo, "production").commit(Routing("v1", None, 0.0, ""), "v1")
+
+
+def test_a_deploy_key_goes_to_ssh_in_a_private_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import stat
+
+    from nba_forecast.lifecycle.gitops import _auth_env
+
+    monkeypatch.setenv("NBA_FORECAST_GITOPS_SSH_KEY", "-----BEGIN KEY-----\nabc")
+    monkeypatch.setenv("NBA_FORECAST_GITOPS_KNOWN_HOSTS", "git.example.com ssh-ed25519 AAAA")
+    command = _auth_env("ssh://git@git.example.com/c.git")["GIT_SSH_COMMAND"]
+    key_file = command.split("-i ", 1)[1].split(" ", 1)[0]
+    assert Path(key_file).read_text().endswith("abc\n")
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert "StrictHostKeyChecking=yes" in command and "UserKnownHostsFile=" in command
+    assert _auth_env("ssh://git@git.example.com/c.git")["GIT_SSH_COMMAND"] == command  # once
