@@ -26,6 +26,10 @@ def assign_arm(game_id: str, salt: str, share_b: float) -> str:
     return "B" if position < share_b else "A"
 
 
+# what the committed overlays hold before the first lifecycle step writes a version
+PLACEHOLDER_PRODUCTION = "bootstrap-pending"
+
+
 @dataclass(frozen=True)
 class Routing:
     production: str
@@ -82,6 +86,15 @@ class Routing:
                 "",
             ]
         )
+
+    @classmethod
+    def mounted(cls, path: Path | None) -> Routing | None:
+        """The routing a server follows from its mounted file: None without a file, or
+        while it holds the overlays' placeholder (before the first routing commit)."""
+        if path is None or not path.exists():
+            return None
+        routing = cls.read(path)
+        return None if routing.production == PLACEHOLDER_PRODUCTION else routing
 
     @classmethod
     def read(cls, path: Path) -> Routing:

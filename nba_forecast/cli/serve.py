@@ -8,6 +8,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from nba_forecast.cli.console import fail, out
+from nba_forecast.routing import Routing
 from nba_forecast.settings import Settings
 
 
@@ -34,7 +35,10 @@ def serve(
 
     settings = Settings()
     ctx = context()
-    routed = _routed_production(settings.routing_file)
+    try:
+        routed = Routing.mounted(settings.routing_file)
+    except (OSError, ValueError) as error:
+        raise fail(f"routing file: {error}") from None
     if "production" not in ctx.registry.aliases() and routed is None:
         if not bootstrap:
             raise fail(
@@ -65,22 +69,6 @@ def serve(
         highlight=False,
     )
     uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
-
-
-def _routed_production(routing_file: object) -> str | None:
-    """The production a mounted routing file names (None: no file, or its placeholder)."""
-    from pathlib import Path
-
-    from nba_forecast.routing import Routing
-    from nba_forecast.serving.engine import PLACEHOLDER_PRODUCTION
-
-    if not isinstance(routing_file, Path) or not routing_file.exists():
-        return None
-    try:
-        production = Routing.read(routing_file).production
-    except (OSError, ValueError):
-        return None
-    return None if production == PLACEHOLDER_PRODUCTION else production
 
 
 def feed(

@@ -40,15 +40,20 @@ def running_rollout(ctx: Context) -> Rollout | None:
 def publish_routing(ctx: Context, message: str, *, reverting: str | None = None) -> Routing:
     """The routing that follows from the aliases and the running rollout, committed
     (``reverting``: as the revert of the commit with that subject)."""
+    routing = _routing_with(ctx, ctx.registry.resolve("production"))
+    ctx.gitops.commit(routing, message, reverting=reverting)
+    return routing
+
+
+def _routing_with(ctx: Context, production: str) -> Routing:
+    """``production`` serving, with the running rollout's challenger, share and salt."""
     live = running_rollout(ctx)
-    routing = Routing(
-        ctx.registry.resolve("production"),
+    return Routing(
+        production,
         live.challenger if live else None,
         live.share_b if live else 0.0,
         live.salt if live else "",
     )
-    ctx.gitops.commit(routing, message, reverting=reverting)
-    return routing
 
 
 def _save(ctx: Context, state: Rollout, message: str) -> None:
@@ -178,14 +183,7 @@ def roll_forward(
     if ctx.gitops.pull_request:
         # reviewed: nothing moves until the change is merged; then the same command without
         # --pull-request moves the alias (its routing commit is then already on main)
-        live = running_rollout(ctx)
-        routing = Routing(
-            target,
-            live.challenger if live else None,
-            live.share_b if live else 0.0,
-            live.salt if live else "",
-        )
-        commit = ctx.gitops.commit(routing, message)
+        commit = ctx.gitops.commit(_routing_with(ctx, target), message)
         where = ctx.gitops.review_branch(commit) if commit else "nothing to change"
         return StepResult(Step.ROLL_FORWARD, f"production {target} for review: {where}", target)
     if ctx.registry.aliases().get("production") != target:

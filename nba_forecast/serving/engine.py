@@ -20,7 +20,7 @@ import numpy as np
 from nba_forecast.models.ensemble import HalftimeEnsemble
 from nba_forecast.routing import Routing
 from nba_forecast.storage.prediction_log import OutcomeRecord, PredictionRecord
-from nba_forecast.storage.registry import Registry
+from nba_forecast.storage.registry import Registry, check_version_id
 
 logger = logging.getLogger(__name__)
 RELOAD_EVERY_S = 5.0
@@ -51,10 +51,6 @@ class Forecast:
     latency_ms: float = 0.0
 
 
-# what the committed overlays hold before the first rollout step writes a version
-PLACEHOLDER_PRODUCTION = "bootstrap-pending"
-
-
 @dataclass
 class ForecastEngine:
     registry: Registry
@@ -77,14 +73,14 @@ class ForecastEngine:
     def _routing_now(self) -> Routing:
         """What serves: the routing file (the ConfigMap GitOps carries, mounted) when there
         is one; the registry's ``production`` alias only where none is mounted (one
-        machine) or before the first routing commit (its placeholder production)."""
-        if self.routing_file is not None and self.routing_file.exists():
-            routing = Routing.read(self.routing_file)
-            if routing.production != PLACEHOLDER_PRODUCTION:
-                for version in filter(None, (routing.production, routing.challenger)):
-                    self.registry.manifest(version)  # a version id the registry holds
-                return routing
-        return Routing(self.registry.resolve("production"))
+        machine) or before the first routing commit (its placeholder production). Only
+        version ids route (no I/O here: loading pulls and verifies them)."""
+        routing = Routing.mounted(self.routing_file)
+        if routing is None:
+            return Routing(self.registry.resolve("production"))
+        for version in filter(None, (routing.production, routing.challenger)):
+            check_version_id(version)
+        return routing
 
     def reload(self, force: bool = False) -> Routing:
         """Re-read the aliases and routing (at most every few seconds); load new versions

@@ -113,6 +113,13 @@ def tree_files(directory: Path) -> dict[str, str]:
     return files
 
 
+def check_version_id(version: str) -> str:
+    """A version id, whole: ``ID_LENGTH`` hex digits (not an alias)."""
+    if not VERSION_PATTERN.fullmatch(version):
+        raise RegistryError(f"{version!r} is not a version id ({ID_LENGTH} hex digits)")
+    return version
+
+
 def check_alias(alias: str) -> str:
     """An alias name, whole: a lower-case letter, then letters, digits, - or _ (32 at most)."""
     if not ALIAS_PATTERN.fullmatch(alias):
@@ -184,8 +191,7 @@ class Registry:
             return None
 
     def manifest(self, version: str) -> VersionManifest:
-        if not VERSION_PATTERN.fullmatch(version):
-            raise RegistryError(f"{version!r} is not a version id ({ID_LENGTH} hex digits)")
+        check_version_id(version)
         try:
             return VersionManifest.from_json(self.store.get(f"versions/{version}/manifest.json"))
         except ObjectNotFound:
