@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path.home() / ".nba-forecast"
@@ -27,6 +28,8 @@ class Settings(BaseSettings):
     environment: str = "production"
     # extra games (margins CSV/Parquet: a path, or s3://bucket/key) beside the shipped ones
     games_uri: str | None = None
+    # the bearer token the server requires on every endpoint that writes (from a Secret)
+    api_token: SecretStr | None = None
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home.expanduser() / 'predictions.db'}"

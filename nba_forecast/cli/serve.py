@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Annotated
 
 import typer
@@ -15,25 +17,41 @@ from nba_forecast.settings import Settings
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=16, help="worker processes (one per core helps)")
+    ] = 1,
     bootstrap: Annotated[
         bool,
         typer.Option(
             "--bootstrap", help="train and register version 1 first if the registry is empty"
         ),
     ] = False,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="serve writes without a token on a non-loopback interface (never in a cluster)",
+        ),
+    ] = False,
 ) -> None:
-    """Serve forecasts, the live game feed, /healthz, /readyz and /metrics."""
+    """Serve forecasts, the live game feed and its event stream, /healthz, /readyz and
+    /metrics. Endpoints that write require NBA_FORECAST_API_TOKEN as a bearer token."""
     import uvicorn
 
     from nba_forecast.cli.lifecycle import context, run_cli_step
-    from nba_forecast.data.pregame import latest_team_strength
     from nba_forecast.lifecycle.deployment import open_log
     from nba_forecast.lifecycle.policy import Step
-    from nba_forecast.serving.app import create_app
-    from nba_forecast.serving.engine import ForecastEngine
-    from nba_forecast.storage.spool import SpoolingPredictionLog
+    from nba_forecast.serving.worker import create_server_app, release_spools
 
     settings = Settings()
+    if settings.api_token is None and host not in LOOPBACK and not insecure_no_auth:
+        raise fail(
+            f"no API token: set NBA_FORECAST_API_TOKEN (e.g. `openssl rand -hex 32`) to serve "
+            f"on {host}; writes on a non-loopback interface need it (--insecure-no-auth to "
+            "serve without, on a trusted network only)"
+        )
+    if settings.api_token is not None and len(settings.api_token.get_secret_value()) < 16:
+        raise fail("NBA_FORECAST_API_TOKEN is shorter than 16 characters; use a random token")
     ctx = context()
     try:
         routed = Routing.mounted(settings.routing_file)
@@ -48,27 +66,41 @@ def serve(
             )
         run_cli_step(Step.BOOTSTRAP, None, ctx=ctx)
     try:
-        log = open_log(settings)
+        open_log(settings).engine.dispose()  # creates or upgrades the tables once
     except (SQLAlchemyError, ValueError, OSError) as error:
         raise fail(f"prediction log: {str(error).splitlines()[0]}") from None
-    engine = ForecastEngine(
-        ctx.registry,
-        SpoolingPredictionLog(log, settings.spool_path()),
-        cache_dir=settings.home.expanduser() / "model-cache",
-        routing_file=settings.routing_file,
-        team_strength=latest_team_strength(ctx.games.games()),
-    )
     try:
-        engine.reload(force=True)
-    except Exception as error:  # any version that does not load: one line, not a traceback
+        app = create_server_app()  # every version it serves loads here, or one line says why
+    except Exception as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise fail(f"cannot load the served versions: {first}") from None
+    production = app.state.services.engine.routing.production
+    auth = "bearer token required for writes" if settings.api_token else "writes unauthenticated"
     out.print(
-        f"serving production {engine.routing.production if engine.routing else '?'} "
-        f"on http://{host}:{port}",
+        f"serving production {production} on http://{host}:{port} ({workers} worker(s), {auth})",
         highlight=False,
     )
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    else:
+        app.state.services.close()
+        release_spools()  # the workers take the spool slots
+        # the workers' metrics, added up whichever worker a scrape reaches
+        metrics_dir = settings.home.expanduser() / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        uvicorn.run(
+            "nba_forecast.serving.worker:create_server_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def feed(

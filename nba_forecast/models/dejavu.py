@@ -371,5 +371,29 @@ class Dejavu(Forecaster):
             columns=ANALOG_COLUMNS,
         )
 
+    def analog_records(self, X: ArrayLike, n_analogs: int = 5) -> list[dict[str, Any]]:
+        """``analogs`` of one query as plain dicts (no DataFrame: the serving path)."""
+        self._require_fitted()
+        X_ = check_margins(X, n_columns=int(self.n_features_in_))
+        if len(X_) != 1 or n_analogs < 1:
+            raise ValueError("analog_records takes one query and n_analogs >= 1")
+        indices, distances = self._neighbours(self._paths(X_), n_analogs)
+        return [
+            {
+                "query": 0,
+                "rank": rank,
+                "game_id": str(self.ids_[i]),
+                "game_date": None
+                if self.days_[i] < 0
+                else str(EPOCH_DATE + dt.timedelta(days=int(self.days_[i]))),
+                "home_team": str(self.home_[i]),
+                "away_team": str(self.away_[i]),
+                "distance": float(d),
+                "m_18": float(self.m18_[i]),
+                "m_24": float(self.m18_[i] + self.changes_[i]),
+            }
+            for rank, (i, d) in enumerate(zip(indices[0], distances[0], strict=True), 1)
+        ]
+
 
 EPOCH_DATE = dt.date(1970, 1, 1)

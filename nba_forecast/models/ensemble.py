@@ -166,6 +166,15 @@ class HalftimeEnsemble:
         analogs: pd.DataFrame = self.components[name].analogs(X_, n_analogs)
         return analogs
 
+    def analog_records(self, X: ArrayLike, n_analogs: int = 5) -> list[dict[str, Any]]:
+        """``analogs`` of one query as plain dicts ([] without a Dejavu component)."""
+        self._require("weights_", "fit")
+        name = self._dejavu_name()
+        if name is None:
+            return []
+        records: list[dict[str, Any]] = self.components[name].analog_records(X, n_analogs)
+        return records
+
     def _dejavu_name(self) -> str | None:
         return next((n for n, m in self.components.items() if isinstance(m, Dejavu)), None)
 

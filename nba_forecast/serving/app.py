@@ -1,61 +1,96 @@
-"""The HTTP API (FastAPI): forecasts, the live game feed, health and Prometheus metrics."""
+"""The HTTP API (FastAPI): forecasts, the live game feed and its event stream, health and
+Prometheus metrics.
+
+The request path does no I/O but logging: the model runs in the event loop (about 1 ms),
+a forecast is logged by the group-commit writer (``log_writer``) and answered once durable,
+and a live game's state lives in the prediction database (``storage.live_games``), so any
+replica and any restart sees the same game. Endpoints that write require the bearer token
+when one is configured. Errors are JSON with a specific message; the input is never echoed.
+"""
 
 from __future__ import annotations
 
-import itertools
-import math
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import threading
 import time
-from typing import Annotated
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Path, Request
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import BaseModel, Field, field_validator
+import anyio
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from nba_forecast.serving.engine import Forecast, ForecastEngine
+from nba_forecast.serving.basketball import MAX_SCORE, check_margin_path
+from nba_forecast.serving.engine import Forecast, ForecastEngine, inputs_digest
 from nba_forecast.serving.live import LiveGame, UpdateRejected
+from nba_forecast.serving.log_writer import ForecastWriter
+from nba_forecast.serving.metrics import ServerMetrics
+from nba_forecast.storage.live_games import LiveGameStore
+from nba_forecast.storage.prediction_log import (
+    InvalidRecord,
+    OutcomeRecord,
+    PredictionRecord,
+)
+from nba_forecast.storage.spool import database_unavailable
 
-GAME_ID = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
-CLOCK = r"^(1[0-2]|[0-9]):[0-5][0-9]$|^12:00$"
+logger = logging.getLogger(__name__)
+
+GAME_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+GAME_ID = Annotated[str, Path(min_length=1, max_length=32, pattern=GAME_ID_PATTERN)]
+TEAM = Field(None, min_length=2, max_length=4, pattern=r"^[A-Z]{2,4}$")
+CLOCK = r"^(1[0-2]|[0-9]):[0-5][0-9]$"
+MAX_BODY_BYTES = 64 * 1024  # a request is a few hundred bytes
+DB_THREADS = 16  # live-game transactions in flight; more waiting answer 503 at once
+SAVE_ATTEMPTS = 8  # concurrent updates of one game retried before 503
+STREAM_POLL_S = 0.25  # how often an event stream looks for another replica's changes
+MAX_STREAMS = 1000
+RECENT_GAMES = 20_000  # games this process forecast, for repeats while the log is down
+RELOAD_EVERY_S = 5.0
 
 
-class PredictRequest(BaseModel):
-    game_id: str | None = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+class StrictBody(BaseModel):
+    # "5" and true are not numbers; NaN, Infinity and 1e400 are not finite
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
+
+
+class PredictRequest(StrictBody):
+    game_id: str | None = Field(None, pattern=GAME_ID_PATTERN)
     margins: list[float] = Field(
         ...,
         min_length=19,
         max_length=19,
-        description="home-minus-away margin at the end of minutes 0..18",
+        description="home-minus-away margin at the end of minutes 0..18, whole points",
     )
-    home_team: str | None = Field(None, max_length=4)
-    away_team: str | None = Field(None, max_length=4)
+    home_team: str | None = TEAM
+    away_team: str | None = TEAM
     back_to_back: float = Field(0.0, ge=-1, le=1, description="+1 home played yesterday, -1 away")
 
     @field_validator("margins")
     @classmethod
     def plausible(cls, margins: list[float]) -> list[float]:
-        if any(not math.isfinite(m) or abs(m) > 80 or m != round(m) for m in margins):
-            raise ValueError("margins must be whole numbers of points between -80 and 80")
-        if margins[0] != 0:
-            raise ValueError("m_0 must be 0 (tip-off)")
-        if any(abs(b - a) > 20 for a, b in itertools.pairwise(margins)):
-            raise ValueError("a margin cannot move more than 20 points in one minute")
-        return margins
+        return [float(m) for m in check_margin_path(margins)]
 
 
-class ScoreUpdate(BaseModel):
+class ScoreUpdate(StrictBody):
     period: int = Field(..., ge=1, le=14)
-    clock: str = Field(..., pattern=CLOCK, description="time left in the period, mm:ss")
-    home: int = Field(..., ge=0, le=300)
-    away: int = Field(..., ge=0, le=300)
-    home_team: str | None = Field(None, max_length=4)
-    away_team: str | None = Field(None, max_length=4)
+    clock: str = Field(..., max_length=5, pattern=CLOCK, description="time left, mm:ss")
+    home: int = Field(..., ge=0, le=MAX_SCORE)
+    away: int = Field(..., ge=0, le=MAX_SCORE)
+    home_team: str | None = TEAM
+    away_team: str | None = TEAM
 
     def remaining_s(self) -> int:
         minutes, seconds = self.clock.split(":")
         value = int(minutes) * 60 + int(seconds)
         if value > (720 if self.period <= 4 else 300):
-            raise ValueError("clock beyond the length of the period")
+            raise ValueError(f"clock {self.clock} is beyond the length of period {self.period}")
         return value
 
 
@@ -65,64 +100,62 @@ class GameState(BaseModel):
     margins: list[int]
     forecast: Forecast | None
     outcome: float | None
+    note: str | None = Field(None, description="why the game has no forecast or outcome")
 
 
-class ServerMetrics:
-    """The server's Prometheus metrics, in a registry of their own."""
+class Services:
+    """What the endpoints share: the engine, the log writer, the live games, metrics."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.latency = Histogram(
-            "nba_halftime_request_seconds", "request latency", ["endpoint"], registry=self.registry
-        )
-        self.served = Counter(
-            "nba_halftime_predictions_total",
-            "forecasts served",
-            ["model_version", "arm"],
-            registry=self.registry,
-        )
-        self.fallbacks = Counter(
-            "nba_halftime_fallbacks_total", "degraded forecasts", ["kind"], registry=self.registry
-        )
-        self.spool = Gauge(
-            "nba_halftime_spool_depth", "records waiting for the database", registry=self.registry
-        )
-        self.info = Gauge(
-            "nba_halftime_model_info",
-            "served versions",
-            ["model_version", "role"],
-            registry=self.registry,
-        )
-        self.routing_stale = Gauge(
-            "nba_halftime_routing_stale",
-            "1 while the newest routing cannot be loaded and the last good one serves",
-            registry=self.registry,
-        )
+    def __init__(self, engine: ForecastEngine, token: str | None) -> None:
+        self.engine = engine
+        self.token = token
+        self.metrics = ServerMetrics()
+        self.writer = ForecastWriter(engine.log)
+        self.games = LiveGameStore(engine.log.log)
+        self.db_threads = anyio.CapacityLimiter(DB_THREADS)
+        self.recent: OrderedDict[str, tuple[str, Forecast]] = OrderedDict()
+        self.changed: dict[str, asyncio.Event] = {}
+        self.streams = 0
+        self._stop = threading.Event()
 
-    def respond(self, result: Forecast) -> Forecast:
-        """Count a served forecast (by version and arm, and its fallback) and return it."""
-        self.served.labels(result.model_version, result.arm).inc()
-        if result.fallback:
-            self.fallbacks.labels(result.fallback.split(":")[0]).inc()
-        return result
+    def remember(self, game_id: str, inputs: str, forecast: Forecast) -> None:
+        self.recent[game_id] = (inputs, forecast)
+        while len(self.recent) > RECENT_GAMES:
+            self.recent.popitem(last=False)
 
-    def exposition(self, engine: ForecastEngine) -> str:
-        self.spool.set(engine.log.pending())
-        self.routing_stale.set(int(engine.reload_error is not None))
-        if engine.routing is not None:
-            self.info.labels(engine.routing.production, "production").set(1)
-            if engine.routing.challenger:
-                self.info.labels(engine.routing.challenger, "challenger").set(1)
-        return generate_latest(self.registry).decode()
+    def reload_routing_in_background(self) -> None:
+        """Routing and versions are re-read here, never on the request path."""
+
+        def loop() -> None:
+            while not self._stop.wait(RELOAD_EVERY_S):
+                with contextlib.suppress(Exception):  # reload keeps the last good routing
+                    self.engine.reload()
+
+        threading.Thread(target=loop, name="routing-reload", daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.writer.close()
 
 
-def create_app(engine: ForecastEngine) -> FastAPI:
+def create_app(engine: ForecastEngine, token: str | None = None) -> FastAPI:
+    services = Services(engine, token)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.reload_routing_in_background()
+        yield
+        services.close()
+
     app = FastAPI(
         title="nba-forecast",
         version="0.1.0",
         description="NBA halftime margin forecasts at 6:00 left in the 2nd quarter.",
+        lifespan=lifespan,
     )
-    metrics = ServerMetrics()
+    app.state.services = services
+    app.add_middleware(BodyLimit)
+    _error_handlers(app)
 
     @app.middleware("http")
     async def timed(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -130,84 +163,344 @@ def create_app(engine: ForecastEngine) -> FastAPI:
         response = await call_next(request)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
-        metrics.latency.labels(path).observe(time.perf_counter() - start)
+        services.metrics.latency.labels(path).observe(time.perf_counter() - start)
         return response
 
-    @app.post("/v1/predict", response_model=Forecast)
-    def predict(request: PredictRequest) -> Forecast:
-        """Forecast the halftime margin from m_0..m_18 (logged when a game id is given)."""
-        result = engine.predict(
-            request.game_id or "adhoc",
-            request.margins,
-            request.home_team,
-            request.away_team,
-            request.back_to_back,
-            log=request.game_id is not None,
-        )
-        return metrics.respond(result)
-
-    _game_routes(app, engine, metrics)
-    _health_routes(app, engine, metrics)
+    _predict_routes(app, services)
+    _game_routes(app, services)
+    _health_routes(app, services)
     return app
 
 
-def _game_routes(app: FastAPI, engine: ForecastEngine, metrics: ServerMetrics) -> None:
-    """The live game feed: score updates in, the forecast and outcome when they are due."""
-    games: dict[str, LiveGame] = {}
+# -- errors and limits ---------------------------------------------------------------------
+class BodyLimit:
+    """413 for a body over ``MAX_BODY_BYTES``, declared or streamed, before it is read."""
 
-    @app.post("/v1/games/{game_id}/score", response_model=GameState)
-    def score(game_id: GAME_ID, update: ScoreUpdate) -> GameState:
-        """A score update from the live feed: forecasts automatically once the clock passes
-        6:00 in Q2, records the outcome at halftime."""
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            await _too_large(send)
+            return
+        seen = 0
+
+        async def limited() -> MutableMapping[str, Any]:
+            nonlocal seen
+            message: MutableMapping[str, Any] = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Any) -> None:
+    body = json.dumps({"detail": f"request body over {MAX_BODY_BYTES} bytes"}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        # where and why, never the input: it may be huge, NaN, or not serialisable
+        detail = [
+            {
+                "loc": [str(part)[:64] for part in e.get("loc", ())],
+                "msg": str(e.get("msg", "invalid"))[:300],
+                "type": str(e.get("type", "value_error")),
+            }
+            for e in error.errors()[:20]
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _authorized(request: Request) -> None:
+    """The bearer token, on every endpoint that writes (when the server has one)."""
+    token: str | None = request.app.state.services.token
+    if token is None:
+        return
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
+        raise HTTPException(
+            401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+WRITES = [Depends(_authorized)]
+
+
+# -- forecasts -----------------------------------------------------------------------------
+def _predict_routes(app: FastAPI, services: Services) -> None:
+    engine, metrics = services.engine, services.metrics
+
+    @app.post("/v1/predict", response_model=Forecast, dependencies=WRITES)
+    async def predict(request: PredictRequest) -> Forecast:
+        """Forecast the halftime margin from m_0..m_18. With a game id the forecast is
+        logged, once per game: a repeat of the same request returns the logged forecast, a
+        different one for the same game is refused (409)."""
+        X = engine.row(request.margins, request.home_team, request.away_team, request.back_to_back)
+        if request.game_id is None:
+            scored = engine.score("adhoc", X)
+            metrics.adhoc.inc()
+            return metrics.respond(scored[0])
+        game_id, inputs = request.game_id, inputs_digest(X)
+        if game_id in services.recent:
+            return _repeat(game_id, inputs, services.recent[game_id][0], services)
+        scored = engine.score(game_id, X)
+        records = engine.records(game_id, scored, inputs)
+        try:
+            logged = await services.writer.log_forecast(records)
+        except (InvalidRecord, OSError) as error:
+            raise HTTPException(503, f"the forecast could not be logged: {error}") from None
+        if logged is not None and logged.inputs != inputs:
+            raise _contradicts(game_id, logged)
+        served = scored[0] if logged is None or _same(logged, records[0]) else _as_served(logged)
+        services.remember(game_id, inputs, served)
+        if logged is None or _same(logged, records[0]):
+            metrics.count_game(served)
+        else:
+            metrics.repeats.inc()
+        return served
+
+
+def _same(logged: PredictionRecord, mine: PredictionRecord) -> bool:
+    return (logged.model_version, logged.predicted_at) == (mine.model_version, mine.predicted_at)
+
+
+def _as_served(record: PredictionRecord) -> Forecast:
+    return Forecast(
+        record.forecast,
+        record.lower,
+        record.upper,
+        dict(record.components),
+        [],
+        record.model_version,
+        record.arm,
+        None,
+        record.latency_ms,
+    )
+
+
+def _repeat(game_id: str, inputs: str, known: str, services: Services) -> Forecast:
+    if known != inputs:
+        raise HTTPException(
+            409, f"game {game_id} was already forecast from different inputs; one per game"
+        )
+    services.metrics.repeats.inc()
+    return services.recent[game_id][1]
+
+
+def _contradicts(game_id: str, logged: PredictionRecord) -> HTTPException:
+    return HTTPException(
+        409,
+        f"game {game_id} was already forecast at {logged.predicted_at.isoformat()} "
+        f"({logged.model_version}) from different inputs; one forecast per game",
+    )
+
+
+# -- live games ----------------------------------------------------------------------------
+def _game_routes(app: FastAPI, services: Services) -> None:
+    @app.post("/v1/games/{game_id}/score", response_model=GameState, dependencies=WRITES)
+    async def score(game_id: GAME_ID, update: ScoreUpdate) -> GameState:
+        """A score update from the live feed. Forecasts once the clock passes 6:00 in Q2
+        (for a game followed from its start) and logs the outcome at halftime; an update
+        that cannot be true of the game so far is refused (409, with the reason)."""
         try:
             remaining = update.remaining_s()
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
-        game = games.setdefault(game_id, LiveGame(game_id, update.home_team, update.away_team))
-        game.home_team = game.home_team or update.home_team
-        game.away_team = game.away_team or update.away_team
-        try:
-            game.add(update.period, remaining, update.home, update.away)
-        except UpdateRejected as error:
-            raise HTTPException(409, str(error)) from None
-        if game.forecast_due:
-            result = engine.predict(
-                game_id, [float(m) for m in game.margins(18)], game.home_team, game.away_team
-            )
-            game.forecast = metrics.respond(result)
-        if game.halftime_reached and game.outcome is None and game.forecast is not None:
-            game.outcome = float(game.margins(24)[24])
-            engine.record_outcome(game_id, game.outcome)
+        game = await _in_db_thread(services, _apply_update, services, game_id, update, remaining)
+        _changed(services, game_id)
         return _state(game)
 
     @app.get("/v1/games/{game_id}", response_model=GameState)
-    def game_state(game_id: GAME_ID) -> GameState:
-        if game_id not in games:
+    async def game_state(game_id: GAME_ID) -> GameState:
+        game, _ = await _in_db_thread(services, services.games.load, game_id)
+        if game is None:
             raise HTTPException(404, f"no updates for game {game_id}")
-        return _state(games[game_id])
+        return _state(game)
+
+    @app.get("/v1/games/{game_id}/events")
+    async def game_events(game_id: GAME_ID) -> StreamingResponse:
+        """Server-sent events for one game: ``forecast`` the moment it is made (6:00 Q2),
+        ``outcome`` at halftime, ``note`` when the game will have neither; then the stream
+        ends. Changes made by another replica arrive within a quarter of a second."""
+        if services.streams >= MAX_STREAMS:
+            raise HTTPException(503, f"{MAX_STREAMS} event streams open; try again later")
+        return StreamingResponse(
+            _events(services, game_id),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+
+async def _in_db_thread(services: Services, function: Callable[..., Any], *args: Any) -> Any:
+    """Run a database call in the bounded pool; 503 at once when the pool is full (a
+    stalled database), or when the database is unavailable."""
+    if services.db_threads.available_tokens < 1:
+        raise HTTPException(
+            503, "the prediction database is not answering; retry", headers={"Retry-After": "2"}
+        )
+    try:
+        return await anyio.to_thread.run_sync(function, *args, limiter=services.db_threads)
+    except UpdateRejected as error:
+        raise HTTPException(409, str(error)) from None
+    except InvalidRecord as error:
+        raise HTTPException(409, str(error)) from None
+    except Exception as error:
+        if database_unavailable(error):
+            raise HTTPException(
+                503, "the prediction database is unavailable; retry", headers={"Retry-After": "2"}
+            ) from None
+        raise
+
+
+def _apply_update(
+    services: Services, game_id: str, update: ScoreUpdate, remaining: int
+) -> LiveGame:
+    """Apply one update to the shared game (optimistic: re-read and re-apply when another
+    replica wrote first); forecast and outcome are logged in the same transaction."""
+    engine, earlier_forecast = services.engine, None
+    for _ in range(SAVE_ATTEMPTS):
+        game, revision = services.games.load(game_id)
+        game = game or LiveGame(game_id, update.home_team, update.away_team)
+        game.home_team = game.home_team or update.home_team
+        game.away_team = game.away_team or update.away_team
+        changed = game.add(update.period, remaining, update.home, update.away)
+        records: list[PredictionRecord] = []
+        if game.forecast_due:
+            game.note = game.forecast_blocked()
+            if earlier_forecast is not None:
+                game.note = (
+                    f"the game was forecast by /v1/predict at "
+                    f"{earlier_forecast.predicted_at.isoformat()} from other inputs"
+                )
+        if game.forecast_due:
+            X = engine.row([float(m) for m in game.margins(18)], game.home_team, game.away_team)
+            scored = engine.score(game_id, X)
+            records = engine.records(game_id, scored, inputs_digest(X))
+            game.forecast = _body(scored[0])
+            game.scored = [(f.model_version, f.forecast) for f in scored]
+        outcome = None
+        if game.outcome_due:
+            game.outcome = game.halftime_margin()
+            outcome = OutcomeRecord(game_id, game.outcome, engine.clock())
+        game.close_half_without_outcome()
+        if not changed and revision and not records and outcome is None:
+            return game
+        saved = services.games.save(game, revision, records, outcome)
+        if saved is False:
+            continue
+        if isinstance(saved, PredictionRecord) and records and saved.inputs != records[0].inputs:
+            earlier_forecast = saved
+            continue
+        if records:
+            services.metrics.count_game(scored[0])
+        if outcome is not None:
+            engine.adapt(game.scored, outcome.actual)
+        return game
+    raise HTTPException(503, f"game {game_id} is being updated concurrently; retry")
+
+
+def _body(forecast: Forecast) -> dict[str, Any]:
+    return {
+        "forecast": forecast.forecast,
+        "lower": forecast.lower,
+        "upper": forecast.upper,
+        "components": forecast.components,
+        "analogs": forecast.analogs,
+        "model_version": forecast.model_version,
+        "arm": forecast.arm,
+        "fallback": forecast.fallback,
+        "latency_ms": forecast.latency_ms,
+    }
 
 
 def _state(game: LiveGame) -> GameState:
-    forecast = game.forecast if isinstance(game.forecast, Forecast) else None
     minute = min(24, game.elapsed_s // 60)
     return GameState(
         game_id=game.game_id,
         elapsed_s=game.elapsed_s,
         margins=game.margins(minute),
-        forecast=forecast,
+        forecast=Forecast(**game.forecast) if game.forecast else None,
         outcome=game.outcome,
+        note=game.note,
     )
 
 
-def _health_routes(app: FastAPI, engine: ForecastEngine, metrics: ServerMetrics) -> None:
+def _changed(services: Services, game_id: str) -> None:
+    event = services.changed.pop(game_id, None)
+    if event is not None:
+        event.set()
+
+
+async def _events(services: Services, game_id: str) -> AsyncIterator[str]:
+    services.streams += 1
+    sent: set[str] = set()
+    try:
+        while True:
+            game, _ = await anyio.to_thread.run_sync(services.games.load, game_id)
+            for kind, value in _moments(game):
+                if kind not in sent:
+                    sent.add(kind)
+                    yield f"event: {kind}\ndata: {json.dumps(value)}\n\n"
+            if game is not None and (game.outcome is not None or (game.note and game.half_closed)):
+                return
+            event = services.changed.setdefault(game_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), STREAM_POLL_S)
+            yield ": keep-alive\n\n" if not sent else ""
+    finally:
+        services.streams -= 1
+
+
+def _moments(game: LiveGame | None) -> list[tuple[str, Any]]:
+    if game is None:
+        return []
+    moments: list[tuple[str, Any]] = []
+    if game.forecast:
+        moments.append(("forecast", {"game_id": game.game_id, **game.forecast}))
+    if game.outcome is not None:
+        moments.append(("outcome", {"game_id": game.game_id, "outcome": game.outcome}))
+    if game.note:
+        moments.append(("note", {"game_id": game.game_id, "note": game.note}))
+    return moments
+
+
+# -- health --------------------------------------------------------------------------------
+def _health_routes(app: FastAPI, services: Services) -> None:
+    engine, metrics = services.engine, services.metrics
+
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
+        """Alive: answers without touching the database or the registry."""
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> dict[str, object]:
+    async def readyz() -> dict[str, object]:
         try:
-            routing = engine.reload()
+            routing = await anyio.to_thread.run_sync(engine.reload)
         except Exception as error:  # no production version, registry unreachable
             raise HTTPException(503, f"not ready: {error}") from None
         return {
@@ -221,5 +514,5 @@ def _health_routes(app: FastAPI, engine: ForecastEngine, metrics: ServerMetrics)
         }
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> str:
+    async def prometheus() -> str:
         return metrics.exposition(engine)

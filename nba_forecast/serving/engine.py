@@ -6,6 +6,7 @@ online interval adaptation (ACI) from each outcome. The replay drives this same 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import threading
 import time
@@ -132,16 +133,13 @@ class ForecastEngine:
                 float(details.lower[0]),
                 float(details.upper[0]),
             )
-            found = model.analogs(X, 5) if self.explain else None
-            analogs = found.to_dict(orient="records") if found is not None else []
+            analogs = model.analog_records(X, 5) if self.explain else []
         except Exception as error:  # a broken component must not break the request
             forecast, parts, fallback = self._degraded(model, X, error)
             half = model.conformal_.half_width(finite=True)
             lower, upper = forecast - half, forecast + half
             kind = fallback.split(":")[0]
             self.fallbacks[kind] = self.fallbacks.get(kind, 0) + 1
-        for analog in analogs:
-            analog["game_date"] = str(analog["game_date"]) if analog.get("game_date") else None
         latency = (time.perf_counter() - start) * 1000
         return Forecast(forecast, lower, upper, parts, analogs, version, arm, fallback, latency)
 
@@ -173,33 +171,48 @@ class ForecastEngine:
         log: bool = True,
     ) -> Forecast:
         """Forecast from m_0..m_18 and the teams (pre-game features from team strength)."""
-        row = list(margins) + self.features(home, away, back_to_back)
-        return self.predict_row(game_id, np.array([row], dtype=float), log=log)
+        return self.predict_row(game_id, self.row(margins, home, away, back_to_back), log=log)
+
+    def row(
+        self, margins: list[float], home: str | None, away: str | None, back_to_back: float = 0.0
+    ) -> np.ndarray:
+        """One game's model input row: m_0..m_18, then the pre-game features."""
+        return np.array([list(margins) + self.features(home, away, back_to_back)], dtype=float)
+
+    def score(self, game_id: str, X: np.ndarray) -> list[Forecast]:
+        """The game's arm's forecast, then the other version's in shadow (when an A/B test
+        runs), from the routing loaded last: no I/O."""
+        routing = self.routing or self.reload()
+        arm = routing.arm(game_id)
+        scored = [self._score(routing.version_for(arm), X, arm)]
+        if routing.challenger:
+            other = routing.production if arm == "B" else routing.challenger
+            scored.append(self._score(other, X, "shadow"))
+        return scored
 
     def predict_row(self, game_id: str, X: np.ndarray, log: bool = True) -> Forecast:
         """Forecast one game's model input row (m_0..m_18 then the pre-game features): the
         game's arm serves, the other version scores in shadow, both logged as one request
         (one timestamp)."""
-        routing = self.reload()
-        arm = routing.arm(game_id)
-        served = self._score(routing.version_for(arm), X, arm)
-        scored = [served]
-        if routing.challenger:
-            other = routing.production if arm == "B" else routing.challenger
-            scored.append(self._score(other, X, "shadow"))
+        self.reload()
+        scored = self.score(game_id, X)
         if log:
-            at = self.clock()
-            self.log.record_predictions([self._record(game_id, f, at) for f in scored])
+            self.log.record_predictions(self.records(game_id, scored, inputs_digest(X)))
             self._remember(game_id, scored)
-        return served
+        return scored[0]
 
     def _remember(self, game_id: str, scored: list[Forecast]) -> None:
         self._pending[game_id] = [(f.model_version, f.forecast) for f in scored]
         while len(self._pending) > PENDING_GAMES:
             self._pending.popitem(last=False)
 
+    def records(self, game_id: str, scored: list[Forecast], inputs: str) -> list[PredictionRecord]:
+        """The prediction records of one request (one timestamp), served forecast first."""
+        at = self.clock()
+        return [self._record(game_id, f, at, inputs) for f in scored]
+
     @staticmethod
-    def _record(game_id: str, f: Forecast, at: dt.datetime) -> PredictionRecord:
+    def _record(game_id: str, f: Forecast, at: dt.datetime, inputs: str) -> PredictionRecord:
         return PredictionRecord(
             game_id,
             at,
@@ -210,16 +223,27 @@ class ForecastEngine:
             f.upper,
             components=f.components,
             latency_ms=f.latency_ms,
+            inputs=inputs,
         )
 
     def record_outcome(self, game_id: str, actual: float) -> object:
         """Log the halftime margin, and adapt the interval of every version that scored the
         game (ACI) when it is still loaded."""
         stored = self.log.record_outcomes([OutcomeRecord(game_id, actual, self.clock())])
-        scored = self._pending.pop(game_id, [])
+        self.adapt(self._pending.pop(game_id, []), actual)
+        return stored
+
+    def adapt(self, scored: list[tuple[str, float]], actual: float) -> None:
+        """Adapt the interval of each (version, forecast) that scored a game to its outcome
+        (ACI), for the versions still loaded."""
         if self.online_intervals:
             with self._lock:
                 for version, forecast in scored:
                     if version in self.models:
                         self.models[version].update([actual], [forecast])
-        return stored
+
+
+def inputs_digest(X: np.ndarray) -> str:
+    """A short digest of one request's model inputs: a repeat of the same request is
+    recognised, a different one for the same game refused."""
+    return hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes()).hexdigest()[:32]

@@ -8,10 +8,15 @@ stored once. Times are UTC.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import math
+import os
+import socket
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -68,6 +73,7 @@ class PredictionRecord:
     alpha: float = 0.05
     components: dict[str, float] = field(default_factory=dict)
     latency_ms: float = 0.0
+    inputs: str | None = None  # digest of the model inputs (a repeat is recognised)
 
     def row(self) -> dict[str, Any]:
         if not self.game_id or not self.model_version:
@@ -97,7 +103,12 @@ class PredictionRecord:
             "model_version": self.model_version,
             "arm": self.arm,
             "components": json.dumps(components, sort_keys=True),
+            "inputs": self.inputs,
         }
+
+    @property
+    def served(self) -> bool:
+        return self.arm in ("A", "B")
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "predicted_at": self.predicted_at.isoformat()}
@@ -138,8 +149,53 @@ def _chunks(values: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[st
 CONNECT_TIMEOUT_S = 10
 
 
+class StalledConnectionWatchdog:
+    """Shuts down the socket of any PostgreSQL connection checked out for longer than
+    ``limit_s`` (the client side of a statement timeout, for a server that never answers)."""
+
+    def __init__(self, engine: Engine, limit_s: float) -> None:
+        from sqlalchemy import event
+
+        self.limit_s = limit_s
+        self._out: dict[int, tuple[Any, float]] = {}
+        self._lock = threading.Lock()
+        event.listen(engine, "checkout", self._checkout)
+        event.listen(engine, "checkin", self._checkin)
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name="db-watchdog", daemon=True).start()
+
+    def _checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        with self._lock:
+            self._out[id(dbapi_connection)] = (dbapi_connection, time.monotonic())
+
+    def _checkin(self, dbapi_connection: Any, record: Any) -> None:
+        with self._lock:
+            self._out.pop(id(dbapi_connection), None)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(0.5, self.limit_s / 4))
+            now = time.monotonic()
+            with self._lock:
+                stalled = [c for c, since in self._out.values() if now - since > self.limit_s]
+                for connection in stalled:
+                    self._out.pop(id(connection), None)
+            for connection in stalled:
+                logger.warning("database connection stalled > %.1f s: closing it", self.limit_s)
+                with contextlib.suppress(Exception):
+                    fd = os.dup(connection.pgconn.socket)
+                    with socket.socket(fileno=fd) as sock:
+                        sock.shutdown(socket.SHUT_RDWR)
+
+
 class PredictionLog:
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    def __init__(
+        self, url: str, *, statement_timeout_s: float | None = None, **engine_options: Any
+    ) -> None:
+        """``statement_timeout_s`` bounds every statement (PostgreSQL: server side; SQLite:
+        how long to wait for another writer's lock): the server sets it, so a stalled
+        database means a fast error and a spooled write, never a hung request."""
         # plain postgresql:// would pick psycopg2; the pinned driver is psycopg 3
         if url.startswith(("postgresql://", "postgres://")):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -151,9 +207,22 @@ class PredictionLog:
             # psycopg 3's pipelined executemany beats multi-VALUES batches here (2.5x)
             engine_options.setdefault("use_insertmanyvalues", False)
             # a server that accepts and never answers must not hang a task for good
+            connect_args = engine_options.setdefault("connect_args", {})
             if "connect_timeout" not in url:
-                engine_options.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT_S})
-        self.engine: Engine = create_engine(url, pool_pre_ping=True, **engine_options)
+                connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+            if statement_timeout_s is not None:
+                ms = max(1, int(statement_timeout_s * 1000))
+                connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+        elif statement_timeout_s is not None:
+            engine_options.setdefault("connect_args", {})["timeout"] = statement_timeout_s
+        engine_options.setdefault("pool_pre_ping", True)
+        self.statement_timeout_s = statement_timeout_s
+        self.engine: Engine = create_engine(url, **engine_options)
+        if backend == "postgresql" and statement_timeout_s is not None:
+            # a server that stops answering (not only a slow statement) must not hold a
+            # thread for good: a connection checked out longer than twice the timeout has
+            # its socket shut down, so the blocked call fails and the write is spooled
+            StalledConnectionWatchdog(self.engine, 2 * statement_timeout_s).start()
 
     @classmethod
     def open(cls, url: str) -> PredictionLog:
@@ -191,6 +260,69 @@ class PredictionLog:
             with self.engine.begin() as connection:
                 connection.execute(self._insert(predictions), rows)
 
+    def record_forecasts(
+        self, requests: Sequence[Sequence[PredictionRecord]]
+    ) -> list[PredictionRecord]:
+        """Log each request's records (its served forecast first, then any shadow) unless
+        the game already has a served forecast; returns, per request, the served forecast
+        as logged: the request's own, or the game's earlier one (compare ``inputs`` to tell
+        a repeat from a contradiction). One transaction for the whole batch."""
+        with self.engine.begin() as connection:
+            return self.claim_forecasts(connection, requests)
+
+    def claim_forecasts(
+        self, connection: Connection, requests: Sequence[Sequence[PredictionRecord]]
+    ) -> list[PredictionRecord]:
+        """``record_forecasts`` inside the caller's transaction."""
+        for records in requests:
+            if not records or not records[0].served:
+                raise InvalidRecord("each request's records start with its served forecast")
+            for record in records:
+                record.row()  # validate all before writing any
+        ids = sorted({records[0].game_id for records in requests})
+        logged = self._served(connection, ids)
+        fresh: dict[str, Sequence[PredictionRecord]] = {}
+        for records in requests:
+            game = records[0].game_id
+            if game not in logged and game not in fresh:
+                fresh[game] = records
+        rows = [r.row() for records in fresh.values() for r in records]
+        if rows:
+            connection.execute(self._insert(predictions), rows)
+            # another replica may have logged the same game a moment before us
+            logged.update(self._served(connection, sorted(fresh)))
+        return [logged[records[0].game_id] for records in requests]
+
+    def _served(self, connection: Connection, ids: Sequence[str]) -> dict[str, PredictionRecord]:
+        """The served forecast (arm A or B, as of minute 18) logged for each of ``ids``."""
+        found: dict[str, PredictionRecord] = {}
+        p = predictions.c
+        for chunk in _chunks(ids):
+            query = (
+                select(predictions)
+                .where(p.game_id.in_(chunk), p.arm.in_(("A", "B")), p.as_of_minute == 18)
+                .order_by(p.id)
+            )
+            for row in connection.execute(query).mappings():
+                if row["game_id"] in found:
+                    continue
+                at = row["predicted_at"]
+                found[row["game_id"]] = PredictionRecord(
+                    row["game_id"],
+                    at if at.tzinfo else at.replace(tzinfo=dt.UTC),
+                    row["model_version"],
+                    row["arm"],
+                    row["forecast"],
+                    row["lower"],
+                    row["upper"],
+                    row["as_of_minute"],
+                    row["alpha"],
+                    json.loads(row["components"]),
+                    row["latency_ms"],
+                    row["inputs"],
+                )
+        return found
+
     def record_outcomes(self, records: Sequence[OutcomeRecord]) -> None:
         """Store outcomes, all or none; ones already stored are skipped. Unknown games and
         outcomes that contradict a stored one are errors."""
@@ -206,6 +338,12 @@ class PredictionLog:
         with self.engine.begin() as connection:
             self._check_outcomes(connection, by_game)
             connection.execute(self._insert(outcomes), rows)
+
+    def record_outcomes_in(self, connection: Connection, records: Sequence[OutcomeRecord]) -> None:
+        """``record_outcomes`` inside the caller's transaction."""
+        rows = [r.row() for r in records]
+        self._check_outcomes(connection, {row["game_id"]: row["actual"] for row in rows})
+        connection.execute(self._insert(outcomes), rows)
 
     def _check_outcomes(self, connection: Connection, by_game: dict[str, float]) -> None:
         ids = sorted(by_game)

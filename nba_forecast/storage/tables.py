@@ -34,6 +34,7 @@ predictions = Table(
     Column("alpha", Float, nullable=False),  # the interval is 1 - alpha
     Column("components", Text, nullable=False),  # JSON: component name -> forecast
     Column("latency_ms", Float, nullable=False),
+    Column("inputs", String(64), nullable=True),  # digest of the request's model inputs
     # one forecast per game, minute, version and arm: writing it twice stores it once
     UniqueConstraint("game_id", "as_of_minute", "model_version", "arm", name="uq_prediction"),
     Index("ix_predictions_predicted_at", "predicted_at"),
@@ -47,4 +48,15 @@ outcomes = Table(
     Column("actual", Float, nullable=False),  # the halftime margin m_24
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Index("ix_outcomes_recorded_at", "recorded_at"),
+)
+
+# a live game's feed state (serving.live.LiveGame as JSON); ``revision`` orders concurrent
+# updates from several replicas (a write wins only over the revision it read)
+live_games = Table(
+    "live_games",
+    metadata,
+    Column("game_id", String(32), primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

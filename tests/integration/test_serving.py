@@ -85,9 +85,9 @@ def test_predict_returns_forecast_interval_components_and_analogs(
     ("payload", "message"),
     [
         ({"margins": MARGINS[:18]}, "at least 19"),
-        ({"margins": [*MARGINS[:18], 10.5]}, "whole numbers"),
-        ({"margins": [3, *MARGINS[1:]]}, "m_0 must be 0"),
-        ({"margins": [*MARGINS[:18], 45]}, "more than 20 points"),
+        ({"margins": [*MARGINS[:18], 10.5]}, "whole number"),
+        ({"margins": [3, *MARGINS[1:]]}, "the margin at tip-off is 0"),
+        ({"margins": [*MARGINS[:18], 45]}, "is possible"),
         ({"margins": MARGINS, "game_id": "bad id!"}, "pattern"),
         ({"margins": MARGINS, "back_to_back": 3}, "less than or equal to 1"),
         ({}, "Field required"),
@@ -148,7 +148,7 @@ def test_feed_rejects_contradictions_and_bad_clocks(server: dict) -> None:
     late = client.post(
         "/v1/games/x1/score", json={"period": 1, "clock": "4:00", "home": 6, "away": 8}
     )
-    assert late.status_code == 409 and "contradicts" in late.text
+    assert late.status_code == 409 and "never decreases" in late.text
     for bad in [
         {"period": 0, "clock": "5:00", "home": 1, "away": 1},
         {"period": 1, "clock": "13:00", "home": 1, "away": 1},

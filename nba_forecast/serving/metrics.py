@@ -1,0 +1,111 @@
+"""The server's Prometheus metrics, in a registry of their own.
+
+With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set by ``serve --workers``),
+each worker writes its values to that directory and a scrape of any worker adds them up:
+one pod, one set of numbers.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from nba_forecast.serving.engine import Forecast, ForecastEngine
+
+
+class ServerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._info_labels: set[tuple[str, str]] = set()
+        self.latency = Histogram(
+            "nba_halftime_request_seconds",
+            "request latency",
+            ["endpoint"],
+            registry=self.registry,
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.served = Counter(
+            "nba_halftime_predictions_total",
+            "games forecast (each game once, by the version and arm that served it)",
+            ["model_version", "arm"],
+            registry=self.registry,
+        )
+        self.adhoc = Counter(
+            "nba_halftime_adhoc_predictions_total",
+            "forecasts without a game id (not logged)",
+            registry=self.registry,
+        )
+        self.repeats = Counter(
+            "nba_halftime_repeated_requests_total",
+            "requests for a game already forecast, answered with its logged forecast",
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "nba_halftime_fallbacks_total", "degraded forecasts", ["kind"], registry=self.registry
+        )
+        self.spool = Gauge(
+            "nba_halftime_spool_depth",
+            "records waiting for the database",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.torn = Gauge(
+            "nba_halftime_spool_torn_lines",
+            "spool lines that were not records, moved aside to the .torn file",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.rejected = Gauge(
+            "nba_halftime_spool_rejected_records",
+            "spooled records the database refused, kept in the .rejected file",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.info = Gauge(
+            "nba_halftime_model_info",
+            "served versions",
+            ["model_version", "role"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.routing_stale = Gauge(
+            "nba_halftime_routing_stale",
+            "1 while the newest routing cannot be loaded and the last good one serves",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+
+    def respond(self, result: Forecast) -> Forecast:
+        """Count a forecast's fallback, if it had one, and return it."""
+        if result.fallback:
+            self.fallbacks.labels(result.fallback.split(":")[0]).inc()
+        return result
+
+    def count_game(self, result: Forecast) -> Forecast:
+        """A game's forecast, logged for the first time."""
+        self.served.labels(result.model_version, result.arm).inc()
+        return self.respond(result)
+
+    def exposition(self, engine: ForecastEngine) -> str:
+        log = engine.log
+        self.spool.set(log.pending())
+        self.torn.set(log.torn())
+        self.rejected.set(log.rejected())
+        self.routing_stale.set(int(engine.reload_error is not None))
+        serving: set[tuple[str, str]] = set()
+        if engine.routing is not None:
+            serving.add((engine.routing.production, "production"))
+            if engine.routing.challenger:
+                serving.add((engine.routing.challenger, "challenger"))
+        for labels in self._info_labels - serving:  # a version no longer served reads 0
+            self.info.labels(*labels).set(0)
+        for labels in serving:
+            self.info.labels(*labels).set(1)
+        self._info_labels |= serving
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            combined = CollectorRegistry()
+            MultiProcessCollector(combined)
+            return generate_latest(combined).decode()
+        return generate_latest(self.registry).decode()

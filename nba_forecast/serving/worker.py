@@ -1,0 +1,74 @@
+"""One server worker process, built from the environment (``nba-forecast serve`` checks the
+settings first, then starts one or more of these).
+
+Each worker owns one spool file, chosen by an exclusive lock: two workers never write one
+spool, and a restarted worker takes over (and replays) the spool a dead one left.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from nba_forecast.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_WORKERS = 64
+STATEMENT_TIMEOUT_S = 2.0  # the server's bound on one database statement
+DB_RETRY_AFTER_S = 2.0  # after a failed write, writes go to the spool for this long
+_held: list[int] = []  # lock files held for the life of the process
+
+
+def claim_spool(base: Path) -> Path:
+    """The first spool slot next to ``base`` that no live process holds (slot 0 is
+    ``base`` itself)."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for slot in range(MAX_WORKERS):
+        path = base if slot == 0 else base.with_name(f"{base.stem}.{slot}{base.suffix}")
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _held.append(fd)
+        return path
+    raise RuntimeError(f"all {MAX_WORKERS} spool slots next to {base} are held")
+
+
+def release_spools() -> None:
+    """Give up the spool slots this process holds (the parent of several workers)."""
+    while _held:
+        os.close(_held.pop())
+
+
+def create_server_app() -> FastAPI:
+    """The app of one worker: engine, prediction log with timeouts, its own spool."""
+    from nba_forecast.data.pregame import latest_team_strength
+    from nba_forecast.lifecycle.deployment import open_registry, shipped_games_plus
+    from nba_forecast.serving.app import create_app
+    from nba_forecast.serving.engine import ForecastEngine
+    from nba_forecast.storage.prediction_log import PredictionLog
+    from nba_forecast.storage.spool import SpoolingPredictionLog
+
+    settings = Settings()
+    games = shipped_games_plus(settings.games_uri, endpoint_url=settings.s3_endpoint_url)
+    log = PredictionLog(settings.resolved_database_url(), statement_timeout_s=STATEMENT_TIMEOUT_S)
+    spool = SpoolingPredictionLog(
+        log, claim_spool(settings.spool_path()), retry_after_s=DB_RETRY_AFTER_S
+    )
+    engine = ForecastEngine(
+        open_registry(settings),
+        spool,
+        cache_dir=settings.home.expanduser() / "model-cache",
+        routing_file=settings.routing_file,
+        team_strength=latest_team_strength(games.games()),
+    )
+    engine.reload(force=True)
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    return create_app(engine, token=token)
