@@ -46,8 +46,15 @@ READY_TIMEOUT_S = 60
 STOP_GRACE_S = 10
 CAP_EXTRA_S = 15  # a rate's hard cap: --seconds plus this
 WARMUP = (50, 1.0)  # req/s, seconds: before the first rate, not reported
+SETTLE_TIMEOUT_S = 30
 TIMES = ("p50_ms", "p99_ms", "max_ms")
 console = Console(width=120)
+STARTED = time.monotonic()
+
+
+def progress(line: str) -> None:
+    """One line as the run goes, with the seconds since it started."""
+    console.print(f"[{time.monotonic() - STARTED:4.0f} s] {line}", highlight=False)
 
 
 # -- the load generator (a process of its own: its CPU is not the server's) ------------------
@@ -244,7 +251,7 @@ def fresh_database(kind: str, root: Path, admin_url: str) -> Iterator[str | None
     try:
         admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as error:
-        console.print(f"PostgreSQL at {admin_url} not reachable, skipped: {error}".strip())
+        progress(f"PostgreSQL at {admin_url} not reachable, skipped: {error}".strip())
         yield None
         return
     with admin:
@@ -276,8 +283,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(
     home: Path, registry: Path, database_url: str, token: str, workers: int
-) -> Iterator[int]:
-    """`nba-forecast serve` on a free loopback port, ready; always stopped afterwards."""
+) -> Iterator[tuple[int, int]]:
+    """`nba-forecast serve` on a free loopback port, ready: its port and process id; always
+    stopped afterwards."""
     port = free_port()
     # only our settings: no routing file, nothing from the caller's deployment
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBA_FORECAST_")}
@@ -300,23 +308,56 @@ def running_server(
         )
         try:
             wait_ready(process, port, log_path)
-            yield port
+            yield port, process.pid
         finally:
             stop_group(process)
 
 
 def wait_ready(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    """/readyz answers 200, then the server's processes go idle: with several workers,
+    /readyz answers once the first is ready, and the others load their models meanwhile."""
     import httpx
 
     deadline = time.monotonic() + READY_TIMEOUT_S
+    ready = False
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ServerFailed(log_path.read_text())
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"http://{HOST}:{port}/readyz", timeout=2).status_code == 200:
-                return
+        if not ready:
+            with contextlib.suppress(httpx.TransportError):
+                url = f"http://{HOST}:{port}/readyz"
+                ready = httpx.get(url, timeout=2).status_code == 200
+        if ready and settle(process.pid, deadline):
+            return
         time.sleep(0.25)
+    if ready:  # busy on its own (a background thread): measure anyway, and say so
+        progress(f"the server was still busy {READY_TIMEOUT_S} s after it started")
+        return
     raise ServerFailed(f"/readyz not 200 within {READY_TIMEOUT_S} s\n{log_path.read_text()}")
+
+
+def settle(pid: int, deadline: float, window_s: float = 0.5) -> bool:
+    """Wait until the process and its children use under a tenth of a CPU over ``window_s``
+    (at once where there is no /proc to tell); False if they are still busy at ``deadline``."""
+    if not Path("/proc").is_dir():
+        return True
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(window_s)
+        if cpu_seconds(pid) - before < 0.1 * window_s:
+            return True
+    return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its descendants, from /proc (0 for those gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
@@ -345,21 +386,23 @@ class ServerFailed(RuntimeError):
         return "the server did not start:\n" + "\n".join(text.splitlines()[-15:])
 
 
-def server_log_tail(home: Path, lines: int = 20) -> str:
+def server_log_tail(home: Path, lines: int = 8) -> str:
     """The end of the server's log without its access lines: why requests failed."""
     text = (home / "server.log").read_text(errors="replace").splitlines()
     kept = [line for line in text if '"POST /v1/predict HTTP/1.1"' not in line]
     return "\n".join(kept[-lines:])
 
 
-def logged(database_url: str, spool: Path) -> tuple[int, int]:
-    """Forecasts in the prediction log, and records still in the spool."""
+def logged(database_url: str, spool_dir: Path) -> tuple[int, int]:
+    """Forecasts in the prediction log, and records still in the spools (one per worker)."""
     from nba_forecast.storage.prediction_log import PredictionLog
     from nba_forecast.storage.spool import SpoolingPredictionLog
 
     log = PredictionLog(database_url)
     try:
-        return log.counts()["predictions"], SpoolingPredictionLog(log, spool).pending()
+        spools = sorted(spool_dir.glob("prediction-log*.jsonl"))
+        pending = sum(SpoolingPredictionLog(log, path).pending() for path in spools)
+        return log.counts()["predictions"], pending
     finally:
         log.engine.dispose()
 
@@ -399,28 +442,31 @@ def bench_database(
     home = setup.root / f"home-{kind}"
     token = secrets.token_urlsafe(24)
     rows = []
-    with running_server(home, setup.registry, url, token, args.workers) as port:
+    with running_server(home, setup.registry, url, token, args.workers) as (port, pid):
 
         def phase(rate: int, seconds: float, prefix: str) -> dict[str, Any]:
             count = max(int(rate * seconds), 1)
+            # each rate starts on an idle server, not on the last one's backlog
+            if not settle(pid, time.monotonic() + SETTLE_TIMEOUT_S):
+                progress(f"the server was still busy {SETTLE_TIMEOUT_S} s after the last rate")
             return run_phase(
                 {"port": port, "token": token, "connections": args.connections}
                 | {"rate": rate, "count": count, "seconds": seconds, "prefix": prefix}
             )
 
+        progress(f"{kind}: server ready ({args.workers} worker(s)), warming up")
         phase(*WARMUP, prefix=f"{kind}-warm")
         for rate in args.rates:
             raw = phase(rate, args.seconds, prefix=f"{kind}-{rate}")
             rows.append(summarize(kind, rate, raw, setup.alone["p50_ms"]))
-            console.print(
+            progress(
                 f"{kind} {rate}/s: {rows[-1]['achieved']:.0f}/s achieved, "
-                f"p99 {rows[-1]['p99_ms']:.1f} ms, {raw['errors']} errors {raw['statuses']}",
-                highlight=False,
+                f"p99 {rows[-1]['p99_ms']:.1f} ms, {raw['errors']} errors {raw['statuses']}"
             )
     if any(row["errors"] for row in rows):
         setup.notes.append(f"{kind}: server log, last lines:\n{server_log_tail(home)}")
     # the server has stopped: every forecast it answered is in the log or its spool
-    stored, spooled = logged(url, home / "spool" / "prediction-log.jsonl")
+    stored, spooled = logged(url, home / "spool")
     answered = int(WARMUP[0] * WARMUP[1]) + sum(r["requests"] - r["errors"] for r in rows)
     setup.notes.append(
         f"{kind}: {stored:,} forecasts in the log and {spooled:,} spooled, "
@@ -495,7 +541,6 @@ def main() -> None:
         print(json.dumps(asyncio.run(generate(json.loads(sys.stdin.read())))))
         return
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    started = time.perf_counter()
     # other work on these CPUs skews every number: say how busy the machine was
     busy = f"load average {os.getloadavg()[0]:.2f} at the start"
     rows: list[dict[str, Any]] = []
@@ -503,6 +548,7 @@ def main() -> None:
         root = Path(tmp)
         registry, alone = train_and_register(root)
         setup = Setup(root, registry, alone, notes=[])
+        progress(f"trained and registered; model alone: median {alone['p50_ms']:.2f} ms")
         for kind in args.database:
             with fresh_database(kind, root, args.postgres) as url:
                 if url is None:
@@ -512,7 +558,7 @@ def main() -> None:
                 except ServerFailed as error:
                     console.print(error.explain(args.workers), highlight=False)
                     raise SystemExit(2) from None
-    setup.notes.append(f"whole run {time.perf_counter() - started:.0f} s; {busy}")
+    setup.notes.append(f"whole run {time.monotonic() - STARTED:.0f} s; {busy}")
     print_table(rows, args, setup)
     if args.json:
         meta = {k: v for k, v in vars(args).items() if k not in ("json", "generate")}

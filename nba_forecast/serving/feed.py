@@ -48,9 +48,10 @@ def replay_game(
     client: httpx.Client | None = None,
     home_team: str | None = None,
     away_team: str | None = None,
+    token: str | None = None,
 ) -> dict[str, Any]:
     """Post the updates in order; returns the server's final view of the game."""
-    http = client or httpx.Client(base_url=url, timeout=10)
+    http = client or httpx.Client(base_url=url, timeout=10, headers=auth_headers(token))
     try:
         for number, update in enumerate(updates):
             body = (
@@ -71,14 +72,26 @@ def replay_game(
             http.close()
 
 
-def feed_games(url: str, game_ids: list[str]) -> Iterator[tuple[str, int, dict[str, Any]]]:
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The bearer token the server's writes need (default: NBA_FORECAST_API_TOKEN)."""
+    if token is None:
+        from nba_forecast.settings import Settings
+
+        secret = Settings().api_token
+        token = secret.get_secret_value() if secret else None
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def feed_games(
+    url: str, game_ids: list[str], token: str | None = None
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
     """Each shipped game's first half posted to the server at ``url`` as live updates, in
     turn: (game id, updates posted, the server's final view of the game)."""
     from nba_forecast.data.shipped import load_shipped_events, load_shipped_games
 
     games = load_shipped_games().set_index("game_id")
     events = load_shipped_events()
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=url, timeout=10, headers=auth_headers(token)) as client:
         for game_id in game_ids:
             updates = score_updates(events, game_id)
             teams = games.loc[game_id] if game_id in games.index else None

@@ -19,7 +19,7 @@ from nba_forecast.settings import Settings
 logger = logging.getLogger(__name__)
 
 MAX_WORKERS = 64
-STATEMENT_TIMEOUT_S = 2.0  # the server's bound on one database statement
+STATEMENT_TIMEOUT_S = 2.0  # the server's bound on one database statement (and connect)
 DB_RETRY_AFTER_S = 2.0  # after a failed write, writes go to the spool for this long
 _held: list[int] = []  # lock files held for the life of the process
 

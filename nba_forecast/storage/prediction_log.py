@@ -149,6 +149,13 @@ def _chunks(values: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[st
 CONNECT_TIMEOUT_S = 10
 
 
+def _sqlite_wal(dbapi_connection: Any, record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 class StalledConnectionWatchdog:
     """Shuts down the socket of any PostgreSQL connection checked out for longer than
     ``limit_s`` (the client side of a statement timeout, for a server that never answers)."""
@@ -209,15 +216,26 @@ class PredictionLog:
             # a server that accepts and never answers must not hang a task for good
             connect_args = engine_options.setdefault("connect_args", {})
             if "connect_timeout" not in url:
-                connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+                bound = CONNECT_TIMEOUT_S if statement_timeout_s is None else statement_timeout_s
+                connect_args.setdefault("connect_timeout", max(2, int(bound)))
             if statement_timeout_s is not None:
                 ms = max(1, int(statement_timeout_s * 1000))
-                connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+                given = make_url(url).query.get("options", "")  # e.g. a search_path
+                given = given if isinstance(given, str) else " ".join(given)
+                timeouts = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+                connect_args["options"] = f"{given} {timeouts}".strip()
         elif statement_timeout_s is not None:
             engine_options.setdefault("connect_args", {})["timeout"] = statement_timeout_s
         engine_options.setdefault("pool_pre_ping", True)
         self.statement_timeout_s = statement_timeout_s
         self.engine: Engine = create_engine(url, **engine_options)
+        if backend == "sqlite" and make_url(url).database not in (None, "", ":memory:"):
+            from sqlalchemy import event
+
+            # WAL: readers never block the writer (several server processes on one file),
+            # and a commit costs no fsync (synchronous=NORMAL: safe against a crash of the
+            # process; the last commits can be lost only to a power cut)
+            event.listen(self.engine, "connect", _sqlite_wal)
         if backend == "postgresql" and statement_timeout_s is not None:
             # a server that stops answering (not only a slow statement) must not hold a
             # thread for good: a connection checked out longer than twice the timeout has

@@ -81,6 +81,16 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
+        self._flowing = threading.Event()
+        self._flowing.set()
+
+    def stall(self) -> None:
+        """Keep every connection open and accept new ones, but forward nothing: a database
+        that stops answering."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def start(self) -> TcpProxy:
         listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
@@ -106,11 +116,11 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             with contextlib.suppress(OSError):  # the peer went away: stop piping
                 while data := source.recv(65536):
+                    self._flowing.wait()
                     sink.sendall(data)
         finally:
             for s in (source, sink):
@@ -135,6 +145,7 @@ class TcpProxy:
         self.start()
 
     def close(self) -> None:
+        self._flowing.set()
         self.cut()
 
 
