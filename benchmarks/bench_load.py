@@ -61,8 +61,8 @@ def progress(line: str) -> None:
 
 
 def margins_for(rng: random.Random) -> list[int]:
-    """MARGINS varied a little: each minute's change moves by at most one point, stays within
-    3 points a minute, and the margin within 20 (the server checks plausibility)."""
+    """MARGINS varied a little: each minute's change differs from MARGINS' by at most a point,
+    stays within 3 points, and the margin within 20 (plausible games, as the server checks)."""
     path = [0]
     for before, after in itertools.pairwise(MARGINS):
         step = max(-3, min(3, after - before + rng.choice((-1, 0, 1))))

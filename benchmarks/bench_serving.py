@@ -44,7 +44,7 @@ def main() -> None:
         root = Path(tmp)
         model, _ = train_ensemble(games)
         registry = Registry(FileStore(root / "registry"))
-        version = registry.register(model.save(root / "v1"))["version"]
+        version = registry.register(model.save(root / "v1")).version
         registry.promote("production", version, reason="benchmark")
         log = PredictionLog(f"sqlite:///{root / 'log.db'}").migrate()
         engine = ForecastEngine(

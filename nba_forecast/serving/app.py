@@ -32,6 +32,7 @@ from nba_forecast.serving.engine import Forecast, ForecastEngine, inputs_digest
 from nba_forecast.serving.live import LiveGame, UpdateRejected
 from nba_forecast.serving.log_writer import ForecastWriter
 from nba_forecast.serving.metrics import ServerMetrics
+from nba_forecast.serving.online_intervals import LoggedIntervals
 from nba_forecast.storage.live_games import LiveGameStore
 from nba_forecast.storage.prediction_log import (
     InvalidRecord,
@@ -106,9 +107,12 @@ class GameState(BaseModel):
 class Services:
     """What the endpoints share: the engine, the log writer, the live games, metrics."""
 
-    def __init__(self, engine: ForecastEngine, token: str | None) -> None:
+    def __init__(
+        self, engine: ForecastEngine, token: str | None, intervals: LoggedIntervals | None
+    ) -> None:
         self.engine = engine
         self.token = token
+        self.intervals = intervals
         self.metrics = ServerMetrics()
         self.writer = ForecastWriter(engine.log)
         self.games = LiveGameStore(engine.log.log)
@@ -124,12 +128,18 @@ class Services:
             self.recent.popitem(last=False)
 
     def reload_routing_in_background(self) -> None:
-        """Routing and versions are re-read here, never on the request path."""
+        """Routing and versions are re-read here, never on the request path; and, with
+        ``intervals``, every version's interval follows the logged outcomes."""
 
         def loop() -> None:
             while not self._stop.wait(RELOAD_EVERY_S):
                 with contextlib.suppress(Exception):  # reload keeps the last good routing
                     self.engine.reload()
+                if self.intervals is not None:
+                    try:
+                        self.intervals.sync(self.engine)
+                    except Exception as error:  # the database is away: next time
+                        logger.warning("interval sync failed: %s", error)
 
         threading.Thread(target=loop, name="routing-reload", daemon=True).start()
 
@@ -138,8 +148,12 @@ class Services:
         self.writer.close()
 
 
-def create_app(engine: ForecastEngine, token: str | None = None) -> FastAPI:
-    services = Services(engine, token)
+def create_app(
+    engine: ForecastEngine, token: str | None = None, intervals: LoggedIntervals | None = None
+) -> FastAPI:
+    """The app on ``engine``. ``token``: the bearer token writes need. ``intervals``: adapt
+    intervals from the logged outcomes (every replica alike) instead of in process."""
+    services = Services(engine, token, intervals)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -233,6 +233,11 @@ class ForecastEngine:
         self.adapt(self._pending.pop(game_id, []), actual)
         return stored
 
+    def update_interval(self, version: str, actual: list[float], forecast: list[float]) -> None:
+        """Online interval steps for one loaded version (outcomes in time order)."""
+        with self._lock:
+            self.models[version].update(actual, forecast)
+
     def adapt(self, scored: list[tuple[str, float]], actual: float) -> None:
         """Adapt the interval of each (version, forecast) that scored a game to its outcome
         (ACI), for the versions still loaded."""

@@ -8,7 +8,8 @@ durable: stored, or spooled (fsynced) while the database is unavailable.
 
 A database that stops answering holds the writer thread until its statement timeout and
 watchdog free it; meanwhile no request waits longer than ``WAIT_S``: it spools its own
-records (replays store each record once) and is answered.
+records (replays store each record once) and is answered. The writer replays the spool when
+its queue is empty, never ahead of a waiting batch.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 256
 WAIT_S = 0.5  # the longest a request waits on the log before it spools its records itself
+REPLAY_EVERY_S = 1.0  # an idle writer replays the spool this often
 
 
 @dataclass
@@ -76,7 +78,11 @@ class ForecastWriter:
     # -- the writer thread ---------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=REPLAY_EVERY_S)
+            except queue.Empty:  # idle: replay what an outage spooled
+                self._replay()
+                continue
             if first is None:
                 return
             batch = [first]
@@ -93,6 +99,17 @@ class ForecastWriter:
             self._write(batch)
             if stop:
                 return
+            if self._queue.empty():
+                self._replay()
+
+    def _replay(self) -> None:
+        self._busy_since = time.monotonic()
+        try:
+            self.log.replay()
+        except Exception:  # a replay problem must not stop the writer
+            logger.exception("replaying the spool failed")
+        finally:
+            self._busy_since = None
 
     def _write(self, batch: list[_Request]) -> None:
         self._busy_since = time.monotonic()

@@ -53,6 +53,7 @@ def create_server_app() -> FastAPI:
     from nba_forecast.lifecycle.deployment import open_registry, shipped_games_plus
     from nba_forecast.serving.app import create_app
     from nba_forecast.serving.engine import ForecastEngine
+    from nba_forecast.serving.online_intervals import LoggedIntervals
     from nba_forecast.storage.prediction_log import PredictionLog
     from nba_forecast.storage.spool import SpoolingPredictionLog
 
@@ -68,7 +69,13 @@ def create_server_app() -> FastAPI:
         cache_dir=settings.home.expanduser() / "model-cache",
         routing_file=settings.routing_file,
         team_strength=latest_team_strength(games.games()),
+        online_intervals=False,  # from the logged outcomes instead: every replica alike
     )
     engine.reload(force=True)
+    intervals = LoggedIntervals(log)
+    try:
+        intervals.sync(engine)  # a restarted replica rebuilds its intervals from the log
+    except Exception as error:  # the database is away: the background sync catches up
+        logger.warning("interval sync at start failed: %s", error)
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    return create_app(engine, token=token)
+    return create_app(engine, token=token, intervals=intervals)

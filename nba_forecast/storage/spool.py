@@ -126,9 +126,10 @@ class SpoolingPredictionLog:
             for record in records:
                 record.row()
         with self._lock:
+            # the spool is replayed by ``replay`` when the writer is idle, not before each
+            # batch: under load a replay ahead of every batch would make it slower still
             if time.monotonic() >= self._down_until:
                 try:
-                    self._flush()
                     return list(self.log.record_forecasts(requests))
                 except Exception as error:
                     if not database_unavailable(error):
@@ -136,6 +137,22 @@ class SpoolingPredictionLog:
                     self._mark_down(error, sum(len(r) for r in requests))
             self._append(self.spool_path, [r for records in requests for r in records])
             return [None] * len(requests)
+
+    def replay(self) -> int:
+        """Replay the spool now unless the database failed within ``retry_after_s``;
+        returns how many records were replayed (0 while it is still down)."""
+        if self._pending == 0:
+            return 0
+        with self._lock:
+            if time.monotonic() < self._down_until:
+                return 0
+            try:
+                return self._flush()
+            except Exception as error:
+                if not database_unavailable(error):
+                    raise
+                self._mark_down(error, 0)
+                return 0
 
     def spool(self, records: Sequence[Record]) -> None:
         """Append records to the spool now, without touching the database (a request that

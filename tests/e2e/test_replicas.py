@@ -181,7 +181,7 @@ def test_a_stalled_database_means_spooled_writes_and_fast_answers(
             )
             timings.append(time.monotonic() - start)
             assert response.status_code == 200, response.text
-        assert max(timings) < 1.5 and sorted(timings)[10] < 0.1, timings
+        assert max(timings) < 1.5 and sorted(timings)[10] < 0.5, timings
         for path in ("/healthz", "/metrics"):
             start = time.monotonic()
             assert client.get(path).status_code == 200

@@ -16,6 +16,7 @@ from nba_forecast.data.shipped import load_shipped_events
 from nba_forecast.serving.app import MAX_BODY_BYTES, create_app
 from nba_forecast.serving.engine import ForecastEngine
 from nba_forecast.serving.feed import score_updates
+from nba_forecast.serving.online_intervals import LoggedIntervals
 from nba_forecast.storage.prediction_log import PredictionLog
 from nba_forecast.storage.spool import SpoolingPredictionLog
 from nba_forecast.storage.tables import outcomes, predictions
@@ -25,15 +26,27 @@ TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def make_app(deployed: dict, tmp_path: Path, db: Path, name: str = "a") -> TestClient:  # noqa: F811
+def make_app(
+    deployed: dict,  # noqa: F811
+    tmp_path: Path,
+    db: Path,
+    name: str = "a",
+    intervals: bool = False,
+) -> TestClient:
+    """An app on the database ``db``; ``intervals``: adapted from the logged outcomes (as
+    ``serve`` does) instead of in process."""
     log = PredictionLog(f"sqlite:///{db}").migrate()
     engine = ForecastEngine(
         deployed["registry"],
         SpoolingPredictionLog(log, tmp_path / f"spool-{name}"),
         cache_dir=deployed["root"] / "cache",
         team_strength=deployed["strength"],
+        online_intervals=not intervals,
     )
-    return TestClient(create_app(engine, token=TOKEN), headers=AUTH)
+    logged = LoggedIntervals(log, lag_s=0) if intervals else None
+    client = TestClient(create_app(engine, token=TOKEN, intervals=logged), headers=AUTH)
+    client.app_state = {"engine": engine, "intervals": logged}  # type: ignore[attr-defined]
+    return client
 
 
 @pytest.fixture
@@ -234,3 +247,37 @@ def test_a_torn_spool_line_never_blocks_requests(client: TestClient, tmp_path: P
     assert "nba_halftime_spool_torn_lines 1.0" in metrics
     assert "nba_halftime_spool_depth 0.0" in metrics
     assert Path(f"{spool}.torn").read_bytes().startswith(b'{"kind"')
+
+
+def test_replicas_adapt_their_intervals_alike_from_the_logged_outcomes(
+    deployed: dict,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "log.db"
+    apps = [make_app(deployed, tmp_path, db, name, intervals=True) for name in "ab"]
+    events = load_shipped_events()
+    games = events["game_id"].drop_duplicates().iloc[:6].tolist()
+    for number, game_id in enumerate(games):
+        for step, update in enumerate(score_updates(events[events["game_id"] == game_id], game_id)):
+            # each replica records some outcomes; neither sees them all
+            response = apps[(number + step) % 2].post(f"/v1/games/{game_id}/score", json=update)
+            assert response.status_code == 200, response.text
+    states = []
+    for app in apps:
+        engine = app.app_state["engine"]  # type: ignore[attr-defined]
+        assert app.app_state["intervals"].sync(engine) == len(games)  # type: ignore[attr-defined]
+        (model,) = engine.models.values()
+        states.append((model.conformal_.alpha_t_, model.conformal_.scores_.tolist()))
+    assert states[0] == states[1]
+    assert states[0][0] != 0.05  # the outcomes moved the level
+    body = {"margins": MARGINS}
+    answers = [app.post("/v1/predict", json=body).json() for app in apps]
+    intervals = {(a["lower"], a["upper"]) for a in answers}
+    assert len(intervals) == 1  # both replicas serve the same interval
+    # a restarted replica rebuilds the same interval from the log
+    fresh = make_app(deployed, tmp_path, db, "c", intervals=True)
+    fresh_engine = fresh.app_state["engine"]  # type: ignore[attr-defined]
+    fresh_engine.reload(force=True)
+    fresh.app_state["intervals"].sync(fresh_engine)  # type: ignore[attr-defined]
+    (model,) = fresh_engine.models.values()
+    assert model.conformal_.alpha_t_ == states[0][0]
