@@ -6,6 +6,7 @@ one database."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -238,15 +239,21 @@ def _window():  # type: ignore[no-untyped-def]
     return now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)
 
 
-def test_a_torn_spool_line_never_blocks_requests(client: TestClient, tmp_path: Path) -> None:
+def test_a_torn_spool_line_never_blocks_requests(deployed: dict, tmp_path: Path) -> None:  # noqa: F811
     spool = tmp_path / "spool-a"
     spool.write_bytes(b'{"kind": "prediction", "record": {"game_id": "torn')  # a full disk
+    client = make_app(deployed, tmp_path, tmp_path / "log.db")  # restarted on that spool
     response = client.post("/v1/predict", json={"game_id": "after-torn", "margins": MARGINS})
     assert response.status_code == 200, response.text
-    metrics = client.get("/metrics").text
+    for _ in range(50):  # the writer replays the spool once it is idle
+        metrics = client.get("/metrics").text
+        if "nba_halftime_spool_torn_lines 1.0" in metrics:
+            break
+        time.sleep(0.1)
     assert "nba_halftime_spool_torn_lines 1.0" in metrics
     assert "nba_halftime_spool_depth 0.0" in metrics
     assert Path(f"{spool}.torn").read_bytes().startswith(b'{"kind"')
+    assert counts(tmp_path / "log.db") == (1, 0)
 
 
 def test_replicas_adapt_their_intervals_alike_from_the_logged_outcomes(
