@@ -331,7 +331,11 @@ class Dejavu(Forecaster):
     def _analog_forecast(
         self, X: NDArray[np.float64], exclude: NDArray[np.int64] | None = None
     ) -> NDArray[np.float64]:
-        indices, distances = self._neighbours(self._paths(X), self.k, exclude)
+        paths = self._paths(X)
+        indices, distances = self._neighbours(paths, self.k, exclude)
+        if exclude is None and len(X) == 1:
+            # one query (serving): its analogs are the first of these neighbours
+            self._last_search = (paths.tobytes(), indices, distances)
         changes = self.changes_[indices].astype(np.float64)
         if self.aggregate == "median":
             change = np.median(changes, axis=1)
@@ -377,7 +381,12 @@ class Dejavu(Forecaster):
         X_ = check_margins(X, n_columns=int(self.n_features_in_))
         if len(X_) != 1 or n_analogs < 1:
             raise ValueError("analog_records takes one query and n_analogs >= 1")
-        indices, distances = self._neighbours(self._paths(X_), n_analogs)
+        paths = self._paths(X_)
+        last = getattr(self, "_last_search", None)
+        if last is not None and last[0] == paths.tobytes() and last[1].shape[1] >= n_analogs:
+            indices, distances = last[1][:, :n_analogs], last[2][:, :n_analogs]
+        else:
+            indices, distances = self._neighbours(paths, n_analogs)
         return [
             {
                 "query": 0,

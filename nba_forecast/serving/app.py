@@ -171,14 +171,7 @@ def create_app(
     app.add_middleware(BodyLimit)
     _error_handlers(app)
 
-    @app.middleware("http")
-    async def timed(request: Request, call_next):  # type: ignore[no-untyped-def]
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        services.metrics.latency.labels(path).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(Timed, metrics=services.metrics)
 
     _predict_routes(app, services)
     _game_routes(app, services)
@@ -187,6 +180,27 @@ def create_app(
 
 
 # -- errors and limits ---------------------------------------------------------------------
+class Timed:
+    """Request latency by route (a plain ASGI middleware: Starlette's decorator kind costs
+    a task and a stream per request)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], metrics: ServerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.metrics.latency.labels(path).observe(time.perf_counter() - start)
+
+
 class BodyLimit:
     """413 for a body over ``MAX_BODY_BYTES``, declared or streamed, before it is read."""
 
@@ -268,10 +282,14 @@ def _predict_routes(app: FastAPI, services: Services) -> None:
     engine, metrics = services.engine, services.metrics
 
     @app.post("/v1/predict", response_model=Forecast, dependencies=WRITES)
-    async def predict(request: PredictRequest) -> Forecast:
+    async def predict(request: PredictRequest) -> JSONResponse:
         """Forecast the halftime margin from m_0..m_18. With a game id the forecast is
         logged, once per game: a repeat of the same request returns the logged forecast, a
         different one for the same game is refused (409)."""
+        # serialised here: the response model documents the schema; re-validating costs
+        return JSONResponse(_body(await _predict(request)))
+
+    async def _predict(request: PredictRequest) -> Forecast:
         X = engine.row(request.margins, request.home_team, request.away_team, request.back_to_back)
         if request.game_id is None:
             scored = engine.score("adhoc", X)

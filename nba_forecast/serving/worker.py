@@ -8,8 +8,10 @@ spool, and a restarted worker takes over (and replays) the spool a dead one left
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 import os
+import sys
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -19,6 +21,7 @@ from nba_forecast.settings import Settings
 logger = logging.getLogger(__name__)
 
 MAX_WORKERS = 64
+SWITCH_INTERVAL_S = 0.0005
 STATEMENT_TIMEOUT_S = 2.0  # the server's bound on one database statement (and connect)
 DB_RETRY_AFTER_S = 2.0  # after a failed write, writes go to the spool for this long
 _held: list[int] = []  # lock files held for the life of the process
@@ -49,6 +52,8 @@ def release_spools() -> None:
 
 def create_server_app() -> FastAPI:
     """The app of one worker: engine, prediction log with timeouts, its own spool."""
+    import torch
+
     from nba_forecast.data.pregame import latest_team_strength
     from nba_forecast.lifecycle.deployment import open_registry, shipped_games_plus
     from nba_forecast.serving.app import create_app
@@ -57,9 +62,20 @@ def create_server_app() -> FastAPI:
     from nba_forecast.storage.prediction_log import PredictionLog
     from nba_forecast.storage.spool import SpoolingPredictionLog
 
+    # one request, one row: intra-op threads only spin against the other workers
+    torch.set_num_threads(1)
+    # the log writer thread waits for the GIL after every database round trip: at the
+    # default 5 ms switch interval a batch commit costs tens of milliseconds under load
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     settings = Settings()
     games = shipped_games_plus(settings.games_uri, endpoint_url=settings.s3_endpoint_url)
-    log = PredictionLog(settings.resolved_database_url(), statement_timeout_s=STATEMENT_TIMEOUT_S)
+    # no ping per checkout (a round trip per batch): a dead connection fails the write,
+    # which is spooled, and the pool reconnects
+    log = PredictionLog(
+        settings.resolved_database_url(),
+        statement_timeout_s=STATEMENT_TIMEOUT_S,
+        pool_pre_ping=False,
+    )
     spool = SpoolingPredictionLog(
         log, claim_spool(settings.spool_path()), retry_after_s=DB_RETRY_AFTER_S
     )
@@ -78,4 +94,9 @@ def create_server_app() -> FastAPI:
     except Exception as error:  # the database is away: the background sync catches up
         logger.warning("interval sync at start failed: %s", error)
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    return create_app(engine, token=token, intervals=intervals)
+    app = create_app(engine, token=token, intervals=intervals)
+    # what startup built (models, games, tables) lives as long as the process: keep it out
+    # of the collector's full passes, which would otherwise pause requests for ~100 ms
+    gc.collect()
+    gc.freeze()
+    return app

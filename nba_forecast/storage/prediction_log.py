@@ -295,8 +295,6 @@ class PredictionLog:
         for records in requests:
             if not records or not records[0].served:
                 raise InvalidRecord("each request's records start with its served forecast")
-            for record in records:
-                record.row()  # validate all before writing any
         ids = sorted({records[0].game_id for records in requests})
         logged = self._served(connection, ids)
         fresh: dict[str, Sequence[PredictionRecord]] = {}
@@ -304,11 +302,13 @@ class PredictionLog:
             game = records[0].game_id
             if game not in logged and game not in fresh:
                 fresh[game] = records
-        rows = [r.row() for records in fresh.values() for r in records]
+        rows = [r.row() for records in fresh.values() for r in records]  # all valid, or none
         if rows:
-            connection.execute(self._insert(predictions), rows)
-            # another replica may have logged the same game a moment before us
-            logged.update(self._served(connection, sorted(fresh)))
+            inserted = connection.execute(self._insert(predictions), rows).rowcount
+            if inserted == len(rows):
+                logged.update({game: records[0] for game, records in fresh.items()})
+            else:  # another replica logged some of these games a moment before us
+                logged.update(self._served(connection, sorted(fresh)))
         return [logged[records[0].game_id] for records in requests]
 
     def _served(self, connection: Connection, ids: Sequence[str]) -> dict[str, PredictionRecord]:
