@@ -141,6 +141,15 @@ class OutcomeRecord:
         return cls(**{**data, "recorded_at": dt.datetime.fromisoformat(data["recorded_at"])})
 
 
+def _same(logged: PredictionRecord, mine: PredictionRecord) -> bool:
+    """Whether the logged served forecast is this very record."""
+    return (logged.model_version, logged.predicted_at, logged.inputs) == (
+        mine.model_version,
+        utc(mine.predicted_at),
+        mine.inputs,
+    )
+
+
 def _chunks(values: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -285,7 +294,10 @@ class PredictionLog:
         the game already has a served forecast; returns, per request, the served forecast
         as logged: the request's own, or the game's earlier one (compare ``inputs`` to tell
         a repeat from a contradiction). One transaction for the whole batch."""
-        with self.engine.begin() as connection:
+        # autocommit: each statement commits itself, so a batch is one round trip (two with
+        # shadow forecasts) instead of BEGIN, INSERT, COMMIT; a shadow row is written only
+        # after its served row, which is all the order that matters
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             return self.claim_forecasts(connection, requests)
 
     def claim_forecasts(
@@ -295,20 +307,26 @@ class PredictionLog:
         for records in requests:
             if not records or not records[0].served:
                 raise InvalidRecord("each request's records start with its served forecast")
-        ids = sorted({records[0].game_id for records in requests})
-        logged = self._served(connection, ids)
-        fresh: dict[str, Sequence[PredictionRecord]] = {}
+        # the served forecasts first: the unique index on served arms keeps the game's
+        # first one; only when some were kept out is the log read back
+        first: dict[str, Sequence[PredictionRecord]] = {}
         for records in requests:
-            game = records[0].game_id
-            if game not in logged and game not in fresh:
-                fresh[game] = records
-        rows = [r.row() for records in fresh.values() for r in records]  # all valid, or none
-        if rows:
-            inserted = connection.execute(self._insert(predictions), rows).rowcount
-            if inserted == len(rows):
-                logged.update({game: records[0] for game, records in fresh.items()})
-            else:  # another replica logged some of these games a moment before us
-                logged.update(self._served(connection, sorted(fresh)))
+            first.setdefault(records[0].game_id, records)
+        rows = {game: [r.row() for r in records] for game, records in first.items()}  # all valid
+        served = [game_rows[0] for game_rows in rows.values()]
+        inserted = connection.execute(self._insert(predictions), served).rowcount
+        if inserted == len(served):
+            logged = {game: records[0] for game, records in first.items()}
+        else:  # some games already had a served forecast (a repeat, another replica)
+            logged = self._served(connection, sorted(first))
+        ours = [
+            g
+            for g, records in first.items()
+            if logged[g] is records[0] or _same(logged[g], records[0])
+        ]
+        shadows = [row for game in ours for row in rows[game][1:]]
+        if shadows:
+            connection.execute(self._insert(predictions), shadows)
         return [logged[records[0].game_id] for records in requests]
 
     def _served(self, connection: Connection, ids: Sequence[str]) -> dict[str, PredictionRecord]:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -38,6 +39,15 @@ predictions = Table(
     # one forecast per game, minute, version and arm: writing it twice stores it once
     UniqueConstraint("game_id", "as_of_minute", "model_version", "arm", name="uq_prediction"),
     Index("ix_predictions_predicted_at", "predicted_at"),
+    # one served forecast per game, whichever version: a second is not stored
+    Index(
+        "uq_served_prediction",
+        "game_id",
+        "as_of_minute",
+        unique=True,
+        sqlite_where=text("arm IN ('A', 'B')"),
+        postgresql_where=text("arm IN ('A', 'B')"),
+    ),
     Index("ix_predictions_version_arm", "model_version", "arm", "predicted_at"),
 )
 

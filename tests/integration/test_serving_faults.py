@@ -247,7 +247,7 @@ def test_a_torn_spool_line_never_blocks_requests(deployed: dict, tmp_path: Path)
     assert response.status_code == 200, response.text
     for _ in range(50):  # the writer replays the spool once it is idle
         metrics = client.get("/metrics").text
-        if "nba_halftime_spool_torn_lines 1.0" in metrics:
+        if all(f"nba_halftime_spool_{m}" in metrics for m in ("torn_lines 1.0", "depth 0.0")):
             break
         time.sleep(0.1)
     assert "nba_halftime_spool_torn_lines 1.0" in metrics
