@@ -170,3 +170,37 @@ def test_a_database_that_never_answers_fails_the_connection_in_seconds() -> None
         connection.close()
     assert not attempt.is_alive(), "the connection attempt hung on a silent server"
     assert outcome and isinstance(outcome[0], OperationalError)
+
+
+def test_upgrading_a_log_with_two_served_forecasts_for_one_game_says_what_to_fix(
+    tmp_path: Path,
+) -> None:
+    """Revision 0002 enforces one served forecast per game; a log that breaks it is not
+    half-upgraded but refused with what to do."""
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    log = PredictionLog(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("nba_forecast.storage") / "migrations")
+    )
+    with log.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        for version in ("v1", "v2"):
+            connection.execute(
+                text(
+                    "INSERT INTO predictions (game_id, predicted_at, as_of_minute, model_version,"
+                    " arm, forecast, lower, upper, alpha, components, latency_ms) VALUES "
+                    f"('g1', '2025-01-01 00:00:00', 18, '{version}', 'A', 1, 0, 2, 0.05, '{{}}', 0)"
+                )
+            )
+    with pytest.raises(RuntimeError, match="more than one served forecast"):
+        log.migrate()
+    with log.engine.connect() as connection:
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+    log.engine.dispose()
