@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 256
 WAIT_S = 0.5  # the longest a request waits on the log before it spools its records itself
 REPLAY_EVERY_S = 1.0  # an idle writer replays the spool this often
+LINGER_S = 0.002  # how long a batch waits for more requests
 
 
 @dataclass
@@ -87,9 +88,12 @@ class ForecastWriter:
                 return
             batch = [first]
             stop = False
+            # linger a moment for more: fewer, larger transactions cost the database and
+            # this process less CPU than one per request
+            until = time.monotonic() + LINGER_S
             while len(batch) < MAX_BATCH:
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(0.0, until - time.monotonic()))
                 except queue.Empty:
                     break
                 if item is None:
