@@ -259,8 +259,8 @@ class PredictionLog:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return cls(url).migrate()
 
-    def migrate(self) -> PredictionLog:
-        """Create or upgrade the tables (Alembic, to the latest revision)."""
+    def migrate(self, revision: str = "head") -> PredictionLog:
+        """Create or upgrade the tables (Alembic, to the latest revision by default)."""
         from alembic import command
         from alembic.config import Config
 
@@ -270,7 +270,7 @@ class PredictionLog:
         )
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
         return self
 
     def _insert(self, table: Any) -> Any:

@@ -177,20 +177,10 @@ def test_upgrading_a_log_with_two_served_forecasts_for_one_game_says_what_to_fix
 ) -> None:
     """Revision 0002 enforces one served forecast per game; a log that breaks it is not
     half-upgraded but refused with what to do."""
-    from importlib import resources
-
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import text
 
-    log = PredictionLog(f"sqlite:///{tmp_path / 'old.db'}")
-    config = Config()
-    config.set_main_option(
-        "script_location", str(resources.files("nba_forecast.storage") / "migrations")
-    )
+    log = PredictionLog(f"sqlite:///{tmp_path / 'old.db'}").migrate("0001")
     with log.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
         for version in ("v1", "v2"):
             connection.execute(
                 text(
