@@ -33,11 +33,13 @@ from nba_forecast.serving.live import LiveGame, UpdateRejected
 from nba_forecast.serving.log_writer import ForecastWriter
 from nba_forecast.serving.metrics import ServerMetrics
 from nba_forecast.serving.online_intervals import LoggedIntervals
+from nba_forecast.serving.streams import GameWatch, StreamsFull
 from nba_forecast.storage.live_games import LiveGameStore
 from nba_forecast.storage.prediction_log import (
     InvalidRecord,
     OutcomeRecord,
     PredictionRecord,
+    same_forecast,
 )
 from nba_forecast.storage.spool import database_unavailable
 
@@ -48,10 +50,9 @@ GAME_ID = Annotated[str, Path(min_length=1, max_length=32, pattern=GAME_ID_PATTE
 TEAM = Field(None, min_length=2, max_length=4, pattern=r"^[A-Z]{2,4}$")
 CLOCK = r"^(1[0-2]|[0-9]):[0-5][0-9]$"
 MAX_BODY_BYTES = 64 * 1024  # a request is a few hundred bytes
-DB_THREADS = 16  # live-game transactions in flight; more waiting answer 503 at once
+DB_THREADS = 8  # database calls in flight per process (the pool holds these and the writer's)
 SAVE_ATTEMPTS = 8  # concurrent updates of one game retried before 503
-STREAM_POLL_S = 0.25  # how often an event stream looks for another replica's changes
-MAX_STREAMS = 1000
+DB_WAIT_S = 1.0  # how long a request waits for a free database slot before 503
 RECENT_GAMES = 20_000  # games this process forecast, for repeats while the log is down
 RELOAD_EVERY_S = 5.0
 
@@ -117,9 +118,9 @@ class Services:
         self.writer = ForecastWriter(engine.log)
         self.games = LiveGameStore(engine.log.log)
         self.db_threads = anyio.CapacityLimiter(DB_THREADS)
+        self.db_slots = asyncio.Semaphore(DB_THREADS)
         self.recent: OrderedDict[str, tuple[str, Forecast]] = OrderedDict()
-        self.changed: dict[str, asyncio.Event] = {}
-        self.streams = 0
+        self.watch = GameWatch(self.games)
         self._stop = threading.Event()
 
     def remember(self, game_id: str, inputs: str, forecast: Forecast) -> None:
@@ -145,6 +146,7 @@ class Services:
 
     def close(self) -> None:
         self._stop.set()
+        self.watch.stop()
         self.writer.close()
 
 
@@ -158,8 +160,10 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.reload_routing_in_background()
+        watching = asyncio.create_task(services.watch.watch())
         yield
         services.close()
+        await watching
 
     app = FastAPI(
         title="nba-forecast",
@@ -304,19 +308,17 @@ def _predict_routes(app: FastAPI, services: Services) -> None:
             logged = await services.writer.log_forecast(records)
         except (InvalidRecord, OSError) as error:
             raise HTTPException(503, f"the forecast could not be logged: {error}") from None
-        if logged is not None and logged.inputs != inputs:
+        if logged is None:  # spooled: the log will decide; nothing to remember yet
+            return metrics.count_game(scored[0])
+        if logged.inputs != inputs:
             raise _contradicts(game_id, logged)
-        served = scored[0] if logged is None or _same(logged, records[0]) else _as_served(logged)
+        if same_forecast(logged, records[0]):
+            services.remember(game_id, inputs, scored[0])
+            return metrics.count_game(scored[0])
+        served = _as_served(logged)
         services.remember(game_id, inputs, served)
-        if logged is None or _same(logged, records[0]):
-            metrics.count_game(served)
-        else:
-            metrics.repeats.inc()
+        metrics.repeats.inc()
         return served
-
-
-def _same(logged: PredictionRecord, mine: PredictionRecord) -> bool:
-    return (logged.model_version, logged.predicted_at) == (mine.model_version, mine.predicted_at)
 
 
 def _as_served(record: PredictionRecord) -> Forecast:
@@ -362,7 +364,7 @@ def _game_routes(app: FastAPI, services: Services) -> None:
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
         game = await _in_db_thread(services, _apply_update, services, game_id, update, remaining)
-        _changed(services, game_id)
+        services.watch.changed(game_id)
         return _state(game)
 
     @app.get("/v1/games/{game_id}", response_model=GameState)
@@ -376,23 +378,32 @@ def _game_routes(app: FastAPI, services: Services) -> None:
     async def game_events(game_id: GAME_ID) -> StreamingResponse:
         """Server-sent events for one game: ``forecast`` the moment it is made (6:00 Q2),
         ``outcome`` at halftime, ``note`` when the game will have neither; then the stream
-        ends. Changes made by another replica arrive within a quarter of a second."""
-        if services.streams >= MAX_STREAMS:
-            raise HTTPException(503, f"{MAX_STREAMS} event streams open; try again later")
+        ends. A change made by another replica arrives within half a second; a comment
+        every 15 s keeps the connection open in between."""
+        try:
+            stream = services.watch.open(game_id)
+        except StreamsFull as error:
+            raise HTTPException(503, str(error)) from None
         return StreamingResponse(
-            _events(services, game_id),
+            stream,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
 
 async def _in_db_thread(services: Services, function: Callable[..., Any], *args: Any) -> Any:
-    """Run a database call in the bounded pool; 503 at once when the pool is full (a
-    stalled database), or when the database is unavailable."""
-    if services.db_threads.available_tokens < 1:
+    """Run a database call in the bounded pool. 503 when no slot frees within
+    ``DB_WAIT_S`` (every slot held: the database is stalled or overloaded), or when the
+    database is unavailable."""
+    try:
+        await asyncio.wait_for(services.db_slots.acquire(), DB_WAIT_S)
+    except TimeoutError:
         raise HTTPException(
-            503, "the prediction database is not answering; retry", headers={"Retry-After": "2"}
-        )
+            503,
+            f"all {DB_THREADS} database connections of this server are busy (the prediction "
+            "database is slow or not answering); retry",
+            headers={"Retry-After": "2"},
+        ) from None
     try:
         return await anyio.to_thread.run_sync(function, *args, limiter=services.db_threads)
     except UpdateRejected as error:
@@ -405,6 +416,8 @@ async def _in_db_thread(services: Services, function: Callable[..., Any], *args:
                 503, "the prediction database is unavailable; retry", headers={"Retry-After": "2"}
             ) from None
         raise
+    finally:
+        services.db_slots.release()
 
 
 def _apply_update(
@@ -412,27 +425,35 @@ def _apply_update(
 ) -> LiveGame:
     """Apply one update to the shared game (optimistic: re-read and re-apply when another
     replica wrote first); forecast and outcome are logged in the same transaction."""
-    engine, earlier_forecast = services.engine, None
+    engine, logged_before = services.engine, None
     for _ in range(SAVE_ATTEMPTS):
         game, revision = services.games.load(game_id)
         game = game or LiveGame(game_id, update.home_team, update.away_team)
-        game.home_team = game.home_team or update.home_team
-        game.away_team = game.away_team or update.away_team
+        for side, team in (("home", update.home_team), ("away", update.away_team)):
+            known = getattr(game, f"{side}_team")
+            if team and known and team != known:
+                raise UpdateRejected(f"game {game_id} has {side} team {known}, not {team}")
+            setattr(game, f"{side}_team", known or team)
         changed = game.add(update.period, remaining, update.home, update.away)
         records: list[PredictionRecord] = []
         if game.forecast_due:
             game.note = game.forecast_blocked()
-            if earlier_forecast is not None:
+        if game.forecast_due and logged_before is not None:
+            # /v1/predict forecast this game first: that forecast stands, and gets its outcome
+            game.forecast = _body(_as_served(logged_before))
+            game.scored = [(logged_before.model_version, logged_before.forecast)]
+            if game.forecast_inputs != logged_before.inputs:
                 game.note = (
-                    f"the game was forecast by /v1/predict at "
-                    f"{earlier_forecast.predicted_at.isoformat()} from other inputs"
+                    f"forecast by /v1/predict at {logged_before.predicted_at.isoformat()} from "
+                    "other inputs than this feed's; that forecast stands"
                 )
-        if game.forecast_due:
+        elif game.forecast_due:
             X = engine.row([float(m) for m in game.margins(18)], game.home_team, game.away_team)
             scored = engine.score(game_id, X)
             records = engine.records(game_id, scored, inputs_digest(X))
             game.forecast = _body(scored[0])
             game.scored = [(f.model_version, f.forecast) for f in scored]
+            game.forecast_inputs = records[0].inputs
         outcome = None
         if game.outcome_due:
             game.outcome = game.halftime_margin()
@@ -443,8 +464,8 @@ def _apply_update(
         saved = services.games.save(game, revision, records, outcome)
         if saved is False:
             continue
-        if isinstance(saved, PredictionRecord) and records and saved.inputs != records[0].inputs:
-            earlier_forecast = saved
+        if isinstance(saved, PredictionRecord) and not same_forecast(saved, records[0]):
+            logged_before = saved  # nothing was written: adopt it and apply the update again
             continue
         if records:
             services.metrics.count_game(scored[0])
@@ -478,45 +499,6 @@ def _state(game: LiveGame) -> GameState:
         outcome=game.outcome,
         note=game.note,
     )
-
-
-def _changed(services: Services, game_id: str) -> None:
-    event = services.changed.pop(game_id, None)
-    if event is not None:
-        event.set()
-
-
-async def _events(services: Services, game_id: str) -> AsyncIterator[str]:
-    services.streams += 1
-    sent: set[str] = set()
-    try:
-        while True:
-            game, _ = await anyio.to_thread.run_sync(services.games.load, game_id)
-            for kind, value in _moments(game):
-                if kind not in sent:
-                    sent.add(kind)
-                    yield f"event: {kind}\ndata: {json.dumps(value)}\n\n"
-            if game is not None and (game.outcome is not None or (game.note and game.half_closed)):
-                return
-            event = services.changed.setdefault(game_id, asyncio.Event())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), STREAM_POLL_S)
-            yield ": keep-alive\n\n" if not sent else ""
-    finally:
-        services.streams -= 1
-
-
-def _moments(game: LiveGame | None) -> list[tuple[str, Any]]:
-    if game is None:
-        return []
-    moments: list[tuple[str, Any]] = []
-    if game.forecast:
-        moments.append(("forecast", {"game_id": game.game_id, **game.forecast}))
-    if game.outcome is not None:
-        moments.append(("outcome", {"game_id": game.game_id, "outcome": game.outcome}))
-    if game.note:
-        moments.append(("note", {"game_id": game.game_id, "note": game.note}))
-    return moments
 
 
 # -- health --------------------------------------------------------------------------------

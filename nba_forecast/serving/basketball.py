@@ -45,8 +45,12 @@ def check_margin_path(margins: Sequence[float]) -> list[int]:
     for minute, value in enumerate(margins):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"m_{minute} is {value!r}; expected a whole number of points")
-        if not math.isfinite(value) or value != round(value):
-            raise ValueError(f"m_{minute} is {value!r}; expected a whole number of points")
+        whole = isinstance(value, int) or (math.isfinite(value) and value == round(value))
+        if not whole or abs(value) > 2 * MAX_SCORE:
+            raise ValueError(
+                f"m_{minute} is {value!r:.40}; expected a whole number of points between "
+                f"{-2 * MAX_SCORE} and {2 * MAX_SCORE}"
+            )
         path.append(int(value))
     if path and path[0] != 0:
         raise ValueError(f"m_0 is {path[0]}; the margin at tip-off is 0")

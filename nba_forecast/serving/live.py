@@ -5,9 +5,10 @@ Updates may arrive out of order or twice. Each is a point (period, game second, 
 checked against every other point and the tip-off (0-0 at second 0) with the bounds of
 ``basketball``: scores never decrease, no team scores faster than a team can, the margin
 moves no faster than it can, two scores at one second are in order. An update that breaks a
-bound is rejected and changes nothing. The first half closes at halftime: its score is the
-score at game second 1440 (0:00 of Q2 or 12:00 of Q3), and nothing before then may change
-after it.
+bound is rejected and changes nothing. Two moments close the past: once the forecast is made
+(the first update after 6:00 of Q2), no update before 6:00 of Q2 may change the path it was
+made from; once the first half is over (12:00 of Q3, or a minute into Q3), its score is the
+outcome and nothing before halftime may change.
 
 A game is JSON (``to_json``/``from_json``): the server keeps it in the prediction database,
 so every replica and every restart sees the same game.
@@ -29,6 +30,8 @@ FORECAST_S = FORECAST_MINUTE * 60
 HALFTIME_S = HALFTIME_MINUTE * 60
 MAX_UPDATES = 600  # a whole game has about 200 scoring events
 TIP_OFF = (1, 0, 0, 0)
+HALF_CLOSES_AFTER_S = 60  # a Q3 update this far in closes the first half
+FIRST_PLAY_POINTS = 4  # one scoring play from 0-0 (a three and a free throw) at most
 
 
 class UpdateRejected(ValueError):
@@ -43,6 +46,7 @@ class LiveGame:
     points: list[tuple[int, int, int, int]] = field(default_factory=list)  # period, s, h, a
     forecast: dict[str, Any] | None = None  # the response served at 6:00 Q2
     scored: list[tuple[str, float]] = field(default_factory=list)  # (version, forecast) logged
+    forecast_inputs: str | None = None  # the digest of the model inputs it was made from
     outcome: float | None = None  # the halftime margin, once logged
     note: str | None = None  # why the game has no forecast or outcome
 
@@ -56,6 +60,11 @@ class LiveGame:
             return False
         if len(self.points) >= MAX_UPDATES:
             raise UpdateRejected(f"game {self.game_id} has {MAX_UPDATES} updates; no more")
+        if self.forecast is not None and elapsed <= FORECAST_S:
+            raise UpdateRejected(
+                f"the forecast was made at 6:00 of Q2 from the updates before it; an update "
+                f"at game second {elapsed} (before 6:00 of Q2) arrived too late to change it"
+            )
         if self.half_closed and elapsed <= HALFTIME_S:
             home_half, away_half = self.halftime_score or (0, 0)
             raise UpdateRejected(
@@ -76,8 +85,13 @@ class LiveGame:
 
     @property
     def half_closed(self) -> bool:
-        """An update from the third period has arrived: the first half is over."""
-        return any(p[0] >= 3 for p in self.points)
+        """The first half is over, and its score final: the update at 12:00 of Q3 has
+        arrived, or one at least a minute into Q3 (by then a late update from Q2 would have
+        come; an earlier Q3 update alone could still be followed by one)."""
+        return any(
+            p[0] >= 3 and (p[1] == HALFTIME_S or p[1] >= HALFTIME_S + HALF_CLOSES_AFTER_S)
+            for p in self.points
+        )
 
     @property
     def halftime_score(self) -> tuple[int, int] | None:
@@ -111,6 +125,12 @@ class LiveGame:
             return (
                 f"first update at game second {seen[0] if seen else '?'}, after 6:00 of Q2: "
                 "no forecast (the path before it is unknown)"
+            )
+        first = min((p for p in self.points), key=lambda p: (p[1], p[0], p[2] + p[3]))
+        if first[2] + first[3] > FIRST_PLAY_POINTS:
+            return (
+                f"first update {first[2]}-{first[3]} at game second {first[1]}: more than one "
+                "scoring play from 0-0, so the feed missed the plays before it"
             )
         if seen[0] > FEED_START_S:
             return (
@@ -160,6 +180,7 @@ class LiveGame:
             "points": [list(p) for p in self.points],
             "forecast": self.forecast,
             "scored": [list(s) for s in self.scored],
+            "forecast_inputs": self.forecast_inputs,
             "outcome": self.outcome,
             "note": self.note,
         }
@@ -173,6 +194,7 @@ class LiveGame:
             points=[tuple(p) for p in data.get("points", [])],
             forecast=data.get("forecast"),
             scored=[(str(v), float(f)) for v, f in data.get("scored", [])],
+            forecast_inputs=data.get("forecast_inputs"),
             outcome=data.get("outcome"),
             note=data.get("note"),
         )

@@ -36,6 +36,14 @@ class LiveGameStore:
             return None, 0
         return LiveGame.from_json(json.loads(row.state)), int(row.revision)
 
+    def revisions(self, game_ids: Sequence[str]) -> dict[str, int]:
+        """The current revision of each of ``game_ids`` that exists (one query)."""
+        query = select(live_games.c.game_id, live_games.c.revision).where(
+            live_games.c.game_id.in_(list(game_ids))
+        )
+        with self.log.engine.connect() as connection:
+            return {row.game_id: int(row.revision) for row in connection.execute(query)}
+
     def save(
         self,
         game: LiveGame,

@@ -141,7 +141,7 @@ class OutcomeRecord:
         return cls(**{**data, "recorded_at": dt.datetime.fromisoformat(data["recorded_at"])})
 
 
-def _same(logged: PredictionRecord, mine: PredictionRecord) -> bool:
+def same_forecast(logged: PredictionRecord, mine: PredictionRecord) -> bool:
     """Whether the logged served forecast is this very record."""
     return (logged.model_version, logged.predicted_at, logged.inputs) == (
         mine.model_version,
@@ -322,7 +322,7 @@ class PredictionLog:
         ours = [
             g
             for g, records in first.items()
-            if logged[g] is records[0] or _same(logged[g], records[0])
+            if logged[g] is records[0] or same_forecast(logged[g], records[0])
         ]
         shadows = [row for game in ours for row in rows[game][1:]]
         if shadows:

@@ -35,6 +35,7 @@ from nba_forecast.storage.prediction_log import (
     OutcomeRecord,
     PredictionLog,
     PredictionRecord,
+    same_forecast,
 )
 
 logger = logging.getLogger(__name__)
@@ -311,10 +312,11 @@ class SpoolingPredictionLog:
             self._pending = 0
             return 0
         records = self._read_flushing()
+        rest = self._replay_forecasts(records)
         try:
-            self._store(records)
+            self._store(rest)
         except InvalidRecord:
-            self._replay_one_by_one(records)
+            self._replay_one_by_one(rest)
         self.flushing_path.unlink()
         self._pending = max(0, self._pending - len(records))
         if self.spool_path.exists():
@@ -369,6 +371,47 @@ class SpoolingPredictionLog:
         self._append_bytes(rewritten, b"".join(raw + b"\n" for raw in kept), os.O_TRUNC)
         os.replace(rewritten, self.flushing_path)
         self._pending = max(0, self._pending - len(torn))
+
+    def _replay_forecasts(self, records: list[Record]) -> list[Record]:
+        """Replay the spooled forecast requests (a served record and its shadows, one
+        timestamp) as the server logs them: one served forecast per game. A request whose
+        game was forecast meanwhile from other inputs (another replica, during the outage)
+        goes to ``.rejected``, said so, never silently away. Returns the other records, in
+        order, for the plain replay."""
+        requests: dict[tuple[str, str], list[PredictionRecord]] = {}
+        rest: list[Record] = []
+        for record in records:
+            if isinstance(record, PredictionRecord):
+                key = (record.game_id, record.predicted_at.isoformat())
+                if record.served or key in requests:
+                    requests.setdefault(key, []).append(record)
+                    continue
+            rest.append(record)
+        groups = [group for group in requests.values() if group[0].served]
+        unserved: list[Record] = [
+            r for group in requests.values() if not group[0].served for r in group
+        ]
+        rest = unserved + rest
+        if not groups:
+            return rest
+        logged = self.log.record_forecasts(groups)
+        lost = [
+            (group, kept)
+            for group, kept in zip(groups, logged, strict=True)
+            if not same_forecast(kept, group[0]) and kept.inputs != group[0].inputs
+        ]
+        for group, kept in lost:
+            logger.error(
+                "spooled forecast of game %s (%s) lost to the one logged at %s from other "
+                "inputs; kept in %s",
+                group[0].game_id,
+                group[0].predicted_at.isoformat(),
+                kept.predicted_at.isoformat(),
+                self.rejected_path,
+            )
+        if lost:
+            self._append(self.rejected_path, [r for group, _ in lost for r in group])
+        return rest
 
     def _replay_one_by_one(self, records: list[Record]) -> None:
         rejected = []

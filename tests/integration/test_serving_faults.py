@@ -98,6 +98,9 @@ def test_non_finite_and_huge_numbers_are_422_never_500(client: TestClient, hosti
         {"margins": [*MARGINS[:18], "5"]},
         {"margins": [*MARGINS[:18], True]},
         {"margins": [i * 80 // 18 for i in range(19)]},  # a ramp to +80
+        {"margins": [*MARGINS[:18], 1e19]},  # beyond any integer type
+        {"margins": [*MARGINS[:18], 9223372036854775808]},
+        {"margins": [*MARGINS[:18], -1e300]},
         {"margins": MARGINS, "home_team": "toronto"},
         {"margins": MARGINS, "surprise": 1},
     ],

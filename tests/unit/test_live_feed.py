@@ -86,7 +86,8 @@ def test_free_throws_at_the_buzzer_then_the_third_quarter_close_the_half() -> No
         ([(2, 300, 40, 38)], "after 6:00 of Q2"),  # first seen after 6:00 Q2
         ([(2, 0, 50, 48)], "after 6:00 of Q2"),  # first seen at Q2 0:00
         ([(3, 700, 52, 50)], "after 6:00 of Q2"),  # first seen in Q3
-        ([(1, 300, 14, 12), (2, 300, 40, 38)], "first update at game second 420"),
+        ([(1, 300, 2, 0), (2, 300, 40, 38)], "first update at game second 420"),
+        ([(1, 390, 15, 3), (2, 300, 40, 38)], "the feed missed the plays before it"),
         ([(1, 700, 2, 0), (1, 100, 25, 22), (2, 300, 40, 38)], "no updates between"),
     ],
 )
@@ -100,7 +101,7 @@ def test_a_game_not_followed_from_its_start_gets_no_forecast_and_says_why(
 
 
 def test_an_outcome_needs_a_logged_forecast() -> None:
-    game = followed((3, 700, 52, 50))
+    game = followed((3, 600, 52, 50))
     assert not game.outcome_due
     game.close_half_without_outcome()
     assert game.note is not None and "no forecast was logged" in game.note
@@ -134,3 +135,20 @@ def test_every_real_margin_path_passes() -> None:
     games = load_shipped_games()
     for row in games[[f"m_{i}" for i in range(19)]].to_numpy()[::7]:
         check_margin_path([int(v) for v in row])
+
+
+def test_the_path_to_6_00_q2_closes_with_the_forecast() -> None:
+    game = followed((1, 700, 2, 0), (1, 100, 20, 18), (2, 420, 30, 28), (2, 350, 38, 28))
+    assert game.forecast_due
+    game.forecast = {"forecast": 9.0}
+    with pytest.raises(UpdateRejected, match="arrived too late"):
+        game.add(2, 370, 38, 30)  # 5:50 < 6:10: a late update before the forecast moment
+    game.add(2, 300, 40, 30)  # after 6:00: fine
+
+
+def test_an_early_third_quarter_update_leaves_room_for_a_late_second_quarter_one() -> None:
+    game = followed((1, 700, 2, 0), (2, 300, 50, 50), (3, 690, 59, 55))
+    assert not game.half_closed  # 30 s into Q3: a Q2 update may still be on its way
+    game.add(2, 3, 57, 54)  # the last Q2 basket, late
+    game.add(3, 600, 61, 55)  # two minutes into Q3: the half is over
+    assert game.half_closed and game.halftime_margin() == 3.0
