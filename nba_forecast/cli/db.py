@@ -28,7 +28,7 @@ def db_upgrade(
     target = url or Settings().resolved_database_url()
     try:
         counts = PredictionLog.open(target).counts()
-    except (SQLAlchemyError, ValueError) as error:
+    except (SQLAlchemyError, ValueError, RuntimeError) as error:  # RuntimeError: a refused step
         raise fail(f"cannot migrate {target}: {str(error).splitlines()[0]}") from None
     out.print(
         f"{target}: schema up to date ({counts['predictions']:,} predictions, "

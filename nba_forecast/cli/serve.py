@@ -7,7 +7,7 @@ import shutil
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from nba_forecast.cli.console import fail, out
 from nba_forecast.routing import Routing
@@ -67,7 +67,14 @@ def serve(
         run_cli_step(Step.BOOTSTRAP, None, ctx=ctx)
     try:
         open_log(settings).engine.dispose()  # creates or upgrades the tables once
-    except (SQLAlchemyError, ValueError, OSError) as error:
+    except OperationalError as error:
+        first = str(error).splitlines()[0]
+        if not settings.resolved_database_url().startswith("postgres"):
+            raise fail(f"prediction log: {first}") from None
+        # the database server is down: serve anyway, forecasts spool until it answers (a
+        # pod that restarts during an outage must not crash-loop with its spool waiting)
+        out.print(f"warning: prediction log unreachable ({first}); forecasts spool", style="yellow")
+    except (SQLAlchemyError, ValueError, OSError, RuntimeError) as error:
         raise fail(f"prediction log: {str(error).splitlines()[0]}") from None
     try:
         app = create_server_app()  # every version it serves loads here, or one line says why
@@ -81,7 +88,9 @@ def serve(
         highlight=False,
     )
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(
+            app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=GRACEFUL_S
+        )
     else:
         app.state.services.close()
         release_spools()  # the workers take the spool slots
@@ -97,10 +106,12 @@ def serve(
             port=port,
             workers=workers,
             log_level="warning",
+            timeout_graceful_shutdown=GRACEFUL_S,
         )
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+GRACEFUL_S = 5  # on SIGTERM, open event streams get this long before they are closed
 
 
 def feed(
@@ -134,7 +145,9 @@ def feed(
             out.print(
                 f"{game_id}: {posted} updates; forecast at 6:00 Q2 {mid:+.1f} [{low:+.1f}, "
                 f"{high:+.1f}] ({forecast.get('model_version')}, arm {forecast.get('arm')}); "
-                f"halftime margin {state.get('outcome')}",
+                f"halftime margin {state.get('outcome')}"
+                + (f"; {len(state['refused'])} update(s) refused" if state.get("refused") else "")
+                + (f"; {state['note']}" if state.get("note") else ""),
                 highlight=False,
             )
     except ValueError as error:

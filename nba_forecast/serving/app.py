@@ -25,6 +25,7 @@ import anyio
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nba_forecast.serving.basketball import MAX_SCORE, check_margin_path
@@ -54,7 +55,7 @@ DB_THREADS = 8  # database calls in flight per process (the pool holds these and
 SAVE_ATTEMPTS = 8  # concurrent updates of one game retried before 503
 DB_WAIT_S = 1.0  # how long a request waits for a free database slot before 503
 RECENT_GAMES = 20_000  # games this process forecast, for repeats while the log is down
-RELOAD_EVERY_S = 5.0
+RELOAD_EVERY_S = 5  # seconds
 
 
 class StrictBody(BaseModel):
@@ -133,7 +134,13 @@ class Services:
         ``intervals``, every version's interval follows the logged outcomes."""
 
         def loop() -> None:
-            while not self._stop.wait(RELOAD_EVERY_S):
+            ticks = 0
+            while not self._stop.wait(1.0):
+                ticks += 1
+                with contextlib.suppress(Exception):  # gauges: never worth a dead thread
+                    self.metrics.refresh(self.engine)
+                if ticks % RELOAD_EVERY_S:
+                    continue
                 with contextlib.suppress(Exception):  # reload keeps the last good routing
                     self.engine.reload()
                 if self.intervals is not None:
@@ -216,8 +223,11 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            await _too_large(send)
+        if declared is not None and not declared.isdigit():
+            await _refuse(send, 400, "Content-Length is not a number of bytes")
+            return
+        if declared is not None and int(declared) > MAX_BODY_BYTES:
+            await _refuse(send, 413, f"request body over {MAX_BODY_BYTES} bytes")
             return
         # read the whole (small) body first: past the limit, 413 before the app sees it
         messages: list[MutableMapping[str, Any]] = []
@@ -227,7 +237,7 @@ class BodyLimit:
             messages.append(message)
             seen += len(message.get("body", b""))
             if seen > MAX_BODY_BYTES:
-                await _too_large(send)
+                await _refuse(send, 413, f"request body over {MAX_BODY_BYTES} bytes")
                 return
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
@@ -238,12 +248,12 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-async def _too_large(send: Any) -> None:
-    body = json.dumps({"detail": f"request body over {MAX_BODY_BYTES} bytes"}).encode()
+async def _refuse(send: Any, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
         }
     )
@@ -265,14 +275,18 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=422)
 
 
-def _authorized(request: Request) -> None:
+BEARER = HTTPBearer(auto_error=False, description="NBA_FORECAST_API_TOKEN of the server")
+
+
+def _authorized(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+) -> None:
     """The bearer token, on every endpoint that writes (when the server has one)."""
     token: str | None = request.app.state.services.token
     if token is None:
         return
-    given = request.headers.get("authorization", "")
-    scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
+    value = credentials.credentials if credentials else ""
+    if not hmac.compare_digest(value.encode(), token.encode()):
         raise HTTPException(
             401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -3,6 +3,7 @@ live score updates, for demos and tests."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,23 +54,39 @@ def replay_game(
     """Post the updates in order; returns the server's final view of the game."""
     http = client or httpx.Client(base_url=url, timeout=10, headers=auth_headers(token))
     try:
+        refused: list[str] = []
         for number, update in enumerate(updates):
             body = (
                 {**update, "home_team": home_team, "away_team": away_team}
                 if number == 0
                 else update
             )
-            response = http.post(f"/v1/games/{game_id}/score", json=body)
-            if response.status_code not in (200, 409):
+            response = _post_retrying(http, f"/v1/games/{game_id}/score", body)
+            if response.status_code == 409:  # an update the game cannot take: say which
+                refused.append(f"update {number + 1}: {response.json().get('detail')}")
+            elif response.status_code != 200:
                 raise RuntimeError(
                     f"update {number + 1} rejected ({response.status_code}): {response.text[:200]}"
                 )
         final = http.get(f"/v1/games/{game_id}")
         final.raise_for_status()
-        return dict(final.json())
+        return {**final.json(), "refused": refused}
     finally:
         if client is None:
             http.close()
+
+
+RETRIES = 5
+
+
+def _post_retrying(http: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
+    """POST, waiting out a 503 (the server's database is busy or away) as it asks."""
+    for _ in range(RETRIES):
+        response = http.post(path, json=body)
+        if response.status_code != 503:
+            return response
+        time.sleep(min(5.0, float(response.headers.get("retry-after", "1") or 1)))
+    return response
 
 
 def auth_headers(token: str | None) -> dict[str, str]:

@@ -8,11 +8,22 @@ one pod, one set of numbers.
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from nba_forecast.serving.engine import Forecast, ForecastEngine
+
+_PID = re.compile(r"_(\d+)\.db$")
 
 
 class ServerMetrics:
@@ -89,6 +100,16 @@ class ServerMetrics:
         return self.respond(result)
 
     def exposition(self, engine: ForecastEngine) -> str:
+        self.refresh(engine)
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            combined = CollectorRegistry()
+            MultiProcessCollector(combined)
+            return generate_latest(combined).decode()
+        return generate_latest(self.registry).decode()
+
+    def refresh(self, engine: ForecastEngine) -> None:
+        """Set this process's gauges (every worker does, every second: a scrape reaches one
+        worker but reports the sum over all), and forget workers that died."""
         log = engine.log
         self.spool.set(log.pending())
         self.torn.set(log.torn())
@@ -104,8 +125,21 @@ class ServerMetrics:
         for labels in serving:
             self.info.labels(*labels).set(1)
         self._info_labels |= serving
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            combined = CollectorRegistry()
-            MultiProcessCollector(combined)
-            return generate_latest(combined).decode()
-        return generate_latest(self.registry).decode()
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if directory:
+            forget_dead_workers(Path(directory))
+
+
+def forget_dead_workers(directory: Path) -> None:
+    """Drop the live gauges of worker processes that no longer run (a killed worker's
+    spool depth must not count for ever)."""
+    pids = {
+        int(m.group(1)) for p in directory.glob("gauge_live*_*.db") if (m := _PID.search(p.name))
+    }
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(directory))
+        except PermissionError:
+            continue

@@ -19,11 +19,15 @@ Rollback re-promotes a version an earlier entry names.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import re
+import shutil
+import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +44,17 @@ ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # used with fullmatch
 ID_LENGTH = 16
 VERSION_PATTERN = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
 ANY_VERSION = object()  # promote without checking what the alias holds now
+
+
+def _holds(directory: Path, files: dict[str, str]) -> bool:
+    """Whether ``directory`` holds exactly these files with these hashes."""
+    try:
+        return all(
+            hashlib.sha256((directory / relative).read_bytes()).hexdigest() == sha
+            for relative, sha in files.items()
+        )
+    except OSError:
+        return False
 
 
 class RegistryError(RuntimeError):
@@ -220,14 +235,34 @@ class Registry:
         """Download a version (or an alias's version) and check every file's hash."""
         version = self.resolve(name)
         manifest = self.manifest(version)
-        destination.mkdir(parents=True, exist_ok=True)
-        for relative, sha in manifest.files.items():
-            data = self.store.get(f"versions/{version}/files/{relative}")
-            if hashlib.sha256(data).hexdigest() != sha:
-                raise RegistryError(f"version {version}: {relative} is corrupt (hash mismatch)")
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+        if _holds(destination, manifest.files):
+            return destination
+        # written beside it, then renamed into place: processes pulling into one cache (the
+        # workers of a server) never see, or load, a half-written version
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+        try:
+            for relative, sha in manifest.files.items():
+                data = self.store.get(f"versions/{version}/files/{relative}")
+                if hashlib.sha256(data).hexdigest() != sha:
+                    raise RegistryError(f"version {version}: {relative} is corrupt (hash mismatch)")
+                target = staging / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            if destination.exists():  # an old, partial copy: move it out of the way first
+                stale = Path(
+                    tempfile.mkdtemp(prefix=f".{destination.name}.old.", dir=destination.parent)
+                )
+                with contextlib.suppress(OSError):  # another process got there first
+                    os.replace(destination, stale / "version")
+                shutil.rmtree(stale, ignore_errors=True)
+            try:
+                os.rename(staging, destination)
+            except OSError:  # another process renamed its complete copy in first
+                if not _holds(destination, manifest.files):
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return destination
 
     def verify(self, version: str) -> None:

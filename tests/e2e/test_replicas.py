@@ -226,3 +226,54 @@ def test_a_stalled_database_means_spooled_writes_and_fast_answers(
     log.engine.dispose()
     spooled = {f"s{n}" for n in range(21)} | {f"c{n}" for n in range(45) if n % 3}
     assert spooled <= stored  # nothing spooled was lost
+
+
+def test_many_feeds_at_once_streams_and_a_prompt_shutdown(replicas: list[Replica]) -> None:
+    """20 games fed at once to one replica: no update is turned away while the database
+    keeps up; an event stream opens at once and does not hold up a shutdown."""
+    events = load_shipped_events()
+    games = events["game_id"].drop_duplicates().iloc[:20].tolist()
+    feeds = {g: score_updates(events[events["game_id"] == g], g) for g in games}
+    url = replicas[0].url
+    opened: list[str] = []
+
+    def stream_unknown_game() -> None:
+        # the shutdown cuts the stream: that is the point
+        with (
+            contextlib.suppress(httpx.HTTPError),
+            httpx.stream("GET", f"{url}/v1/games/never-played/events", timeout=60) as response,
+        ):
+            for line in response.iter_lines():
+                opened.append(line)
+
+    listener = threading.Thread(target=stream_unknown_game, daemon=True)
+    listener.start()
+
+    def feed(game_id: str) -> list[int]:
+        with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
+            return [
+                client.post(f"/v1/games/{game_id}/score", json=u).status_code
+                for u in feeds[game_id]
+            ]
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = [s for result in pool.map(feed, games) for s in result]
+    assert statuses and set(statuses) == {200}
+    assert opened and opened[0] == ": stream open"
+    start = time.monotonic()
+    replicas[0].stop()  # SIGTERM with the stream still open
+    assert time.monotonic() - start < 12
+
+
+def test_a_replica_starts_while_its_database_is_down(deployed: dict, tmp_path: Path) -> None:  # noqa: F811
+    closed = free_port()  # nothing listens here
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{closed}/test"
+    replica = Replica(tmp_path / "r", deployed["root"] / "registry", url)
+    try:
+        replica.start()
+        client = httpx.Client(base_url=replica.url, headers=AUTH, timeout=30)
+        response = client.post("/v1/predict", json={"game_id": "down-1", "margins": MARGINS})
+        assert response.status_code == 200
+        assert client.get("/readyz").json()["spooled"] == 1
+    finally:
+        replica.stop()

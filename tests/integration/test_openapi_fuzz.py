@@ -23,7 +23,16 @@ from tests.integration.test_serving import deployed  # noqa: F401 - the trained 
 
 # an event stream stays open until its game reaches halftime: tested on its own
 STREAMS = "/v1/games/{game_id}/events"
-HOSTILE = ["NaN", "Infinity", "-Infinity", "1e400", "-1e999", "9" * 400, "1e19", "-9223372036854775809"]
+HOSTILE = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "-1e999",
+    "9" * 400,
+    "1e19",
+    "-9223372036854775809",
+]
 
 
 def _app(deployed: dict, tmp_path: Path):  # type: ignore[no-untyped-def]  # noqa: F811

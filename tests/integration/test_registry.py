@@ -223,3 +223,34 @@ def test_alias_names_are_checked_whole(registry: Registry, tmp_path: Path, alias
     version = registry.register(model_dir(tmp_path, "a")).version
     with pytest.raises(RegistryError, match="bad alias"):
         registry.promote(alias, version, reason="x")
+
+
+def test_processes_pulling_into_one_cache_never_see_half_a_version(tmp_path: Path) -> None:
+    """The workers of a server pull into one model cache at once: each sees the whole
+    version or nothing, and a partial copy left by a crash is replaced."""
+    import multiprocessing
+
+    registry = Registry(FileStore(tmp_path / "registry"))
+    version = registry.register(model_dir(tmp_path, "big", files=6, size=400_000)).version
+    cache = tmp_path / "cache" / version
+    cache.mkdir(parents=True)
+    (cache / "ensemble.json").write_text("{")  # a crash mid-copy left this
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        results = pool.starmap(
+            _pull_and_read, [(str(tmp_path / "registry"), version, str(cache))] * 8
+        )
+    expected = {
+        p.relative_to(tmp_path / "big").as_posix()
+        for p in (tmp_path / "big").rglob("*")
+        if p.is_file()
+    }
+    assert all(found == expected for found in results)
+    assert not [p for p in cache.parent.iterdir() if p.name.startswith(".")]  # no leftovers
+
+
+def _pull_and_read(root: str, version: str, cache: str) -> set[str]:
+    registry = Registry(FileStore(Path(root)))
+    pulled = registry.pull(version, Path(cache))
+    json.loads((pulled / "ensemble.json").read_text())  # whole, not cut
+    return {p.relative_to(pulled).as_posix() for p in pulled.rglob("*") if p.is_file()}

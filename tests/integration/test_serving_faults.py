@@ -291,3 +291,58 @@ def test_replicas_adapt_their_intervals_alike_from_the_logged_outcomes(
     fresh.app_state["intervals"].sync(fresh_engine)  # type: ignore[attr-defined]
     (model,) = fresh_engine.models.values()
     assert model.conformal_.alpha_t_ == states[0][0]
+
+
+def test_a_feed_adopts_the_forecast_predict_made_for_its_game(
+    deployed: dict,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """/v1/predict and the live feed on one game: one forecast, counted once, and the
+    outcome logged for it, whether or not the inputs agree."""
+    db = tmp_path / "log.db"
+    client = make_app(deployed, tmp_path, db)
+    events = load_shipped_events()
+    updates = score_updates(events[events["game_id"] == GAME], GAME)
+    first = client.post("/v1/predict", json={"game_id": GAME, "margins": MARGINS})
+    assert first.status_code == 200
+    for update in updates:
+        assert client.post(f"/v1/games/{GAME}/score", json=update).status_code == 200
+    state = client.get(f"/v1/games/{GAME}").json()
+    assert state["forecast"]["forecast"] == first.json()["forecast"]
+    assert state["outcome"] is not None and "forecast by /v1/predict" in state["note"]
+    assert counts(db) == (1, 1)
+    metrics = client.get("/metrics").text
+    served = [
+        line for line in metrics.splitlines() if line.startswith("nba_halftime_predictions_total{")
+    ]
+    assert served and served[0].endswith(" 1.0")
+
+
+def test_a_game_keeps_its_teams(client: TestClient) -> None:
+    update = {
+        "period": 1,
+        "clock": "11:00",
+        "home": 2,
+        "away": 0,
+        "home_team": "TOR",
+        "away_team": "NYK",
+    }
+    assert client.post("/v1/games/teams/score", json=update).status_code == 200
+    changed = {**update, "clock": "10:00", "home": 4, "home_team": "BOS"}
+    response = client.post("/v1/games/teams/score", json=changed)
+    assert response.status_code == 409 and "home team TOR, not BOS" in response.text
+
+
+def test_a_content_length_that_is_not_a_number_is_400(client: TestClient) -> None:
+    response = client.post(
+        "/v1/predict",
+        content=b"{}",
+        headers={"Content-Length": "ten", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400 and "Content-Length" in response.text
+
+
+def test_the_schema_names_the_bearer_token(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert schema["paths"]["/v1/predict"]["post"]["security"]

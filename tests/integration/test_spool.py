@@ -310,3 +310,26 @@ def test_a_torn_line_does_not_block_writes_through_a_postgres_outage(
     direct = PredictionLog(pg_schema_url)
     assert direct.counts() == {"predictions": 40, "outcomes": 0}
     direct.engine.dispose()
+
+
+def test_a_spooled_forecast_that_lost_to_another_replica_is_kept_and_counted(
+    tmp_path: Path,
+) -> None:
+    """During an outage this replica spooled a forecast for a game another replica logged,
+    from other inputs: the replay keeps one served forecast per game and puts the loser in
+    .rejected, never silently away."""
+    import datetime as dt
+
+    log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}").migrate()
+    spooling = SpoolingPredictionLog(log, tmp_path / "spool.jsonl")
+    now = dt.datetime.now(dt.UTC)
+
+    def forecast(inputs: str, at: dt.datetime) -> PredictionRecord:
+        return PredictionRecord("g1", at, "v1", "A", 1.0, -9.0, 11.0, inputs=inputs)
+
+    spooling.spool([forecast("mine", now)])  # what this replica answered while cut off
+    log.record_forecasts([[forecast("theirs", now + dt.timedelta(seconds=1))]])
+    spooling.flush()
+    assert spooling.rejected() == 1 and spooling.pending() == 0
+    kept = (tmp_path / "spool.jsonl.rejected").read_text()
+    assert '"inputs": "mine"' in kept
