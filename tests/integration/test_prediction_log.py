@@ -172,14 +172,11 @@ def test_a_database_that_never_answers_fails_the_connection_in_seconds() -> None
     assert outcome and isinstance(outcome[0], OperationalError)
 
 
-def test_upgrading_a_log_with_two_served_forecasts_for_one_game_says_what_to_fix(
-    tmp_path: Path,
-) -> None:
-    """Revision 0002 enforces one served forecast per game; a log that breaks it is not
-    half-upgraded but refused with what to do."""
+def old_log_serving_one_game_twice(path: Path) -> PredictionLog:
+    """A log at revision 0001 in which game g1 has two served forecasts (two versions)."""
     from sqlalchemy import text
 
-    log = PredictionLog(f"sqlite:///{tmp_path / 'old.db'}").migrate("0001")
+    log = PredictionLog(f"sqlite:///{path}").migrate("0001")
     with log.engine.begin() as connection:
         for version in ("v1", "v2"):
             connection.execute(
@@ -189,6 +186,17 @@ def test_upgrading_a_log_with_two_served_forecasts_for_one_game_says_what_to_fix
                     f"('g1', '2025-01-01 00:00:00', 18, '{version}', 'A', 1, 0, 2, 0.05, '{{}}', 0)"
                 )
             )
+    return log
+
+
+def test_upgrading_a_log_with_two_served_forecasts_for_one_game_says_what_to_fix(
+    tmp_path: Path,
+) -> None:
+    """Revision 0002 enforces one served forecast per game; a log that breaks it is not
+    half-upgraded but refused with what to do."""
+    from sqlalchemy import text
+
+    log = old_log_serving_one_game_twice(tmp_path / "old.db")
     with pytest.raises(RuntimeError, match="more than one served forecast"):
         log.migrate()
     with log.engine.connect() as connection:

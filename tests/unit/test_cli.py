@@ -141,24 +141,12 @@ def test_import_of_only_bad_games_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_db_upgrade_refused_by_a_migration_says_so_in_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy import text
     from typer.testing import CliRunner
 
     from nba_forecast.cli import app
-    from nba_forecast.storage.prediction_log import PredictionLog
+    from tests.integration.test_prediction_log import old_log_serving_one_game_twice
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    log = PredictionLog(url).migrate("0001")
-    with log.engine.begin() as connection:
-        for version in ("v1", "v2"):
-            connection.execute(
-                text(
-                    "INSERT INTO predictions (game_id, predicted_at, as_of_minute, model_version,"
-                    " arm, forecast, lower, upper, alpha, components, latency_ms) VALUES "
-                    f"('g1', '2025-01-01 00:00:00', 18, '{version}', 'B', 1, 0, 2, 0.05, '{{}}', 0)"
-                )
-            )
-    log.engine.dispose()
-    result = CliRunner().invoke(app, ["db", "upgrade", "--url", url])
+    old_log_serving_one_game_twice(tmp_path / "old.db").engine.dispose()
+    result = CliRunner().invoke(app, ["db", "upgrade", "--url", f"sqlite:///{tmp_path / 'old.db'}"])
     assert result.exit_code == 2, result.output
     assert "more than one served forecast" in result.output and "Traceback" not in result.output
