@@ -15,6 +15,7 @@ import contextlib
 import hmac
 import json
 import logging
+import signal
 import threading
 import time
 from collections import OrderedDict
@@ -168,6 +169,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.reload_routing_in_background()
         watching = asyncio.create_task(services.watch.watch())
+        _end_streams_on_exit_signals(services.watch)
         yield
         services.close()
         await watching
@@ -188,6 +190,23 @@ def create_app(
     _game_routes(app, services)
     _health_routes(app, services)
     return app
+
+
+def _end_streams_on_exit_signals(watch: GameWatch) -> None:
+    """End the event streams as soon as the server is told to stop: uvicorn waits for open
+    connections before it shuts the app down, so streams must not wait for that."""
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(number)
+        if not callable(previous):  # not uvicorn's (a test client): leave it alone
+            continue
+
+        def handle(signum: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
+            loop.call_soon_threadsafe(watch.stop)
+            previous(signum, frame)
+
+        with contextlib.suppress(ValueError):  # not the main thread (a test client)
+            signal.signal(number, handle)
 
 
 # -- errors and limits ---------------------------------------------------------------------
@@ -454,9 +473,11 @@ def _apply_update(
             game.note = game.forecast_blocked()
         if game.forecast_due and logged_before is not None:
             # /v1/predict forecast this game first: that forecast stands, and gets its outcome
+            X = engine.row([float(m) for m in game.margins(18)], game.home_team, game.away_team)
             game.forecast = _body(_as_served(logged_before))
             game.scored = [(logged_before.model_version, logged_before.forecast)]
-            if game.forecast_inputs != logged_before.inputs:
+            game.forecast_inputs = logged_before.inputs
+            if inputs_digest(X) != logged_before.inputs:
                 game.note = (
                     f"forecast by /v1/predict at {logged_before.predicted_at.isoformat()} from "
                     "other inputs than this feed's; that forecast stands"
