@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 from prometheus_client import (
     CollectorRegistry,
@@ -56,36 +57,41 @@ class ServerMetrics:
         self.fallbacks = Counter(
             "nba_halftime_fallbacks_total", "degraded forecasts", ["kind"], registry=self.registry
         )
-        self.spool = Gauge(
-            "nba_halftime_spool_depth",
-            "records waiting for the database",
-            registry=self.registry,
-            multiprocess_mode="livesum",
-        )
-        self.torn = Gauge(
-            "nba_halftime_spool_torn_lines",
+        # gauges: with several workers a scrape adds up (livesum) or takes the largest
+        # (livemax) value of the live workers
+        self.spool = self._gauge("spool_depth", "records waiting for the database", "livesum")
+        self.torn = self._gauge(
+            "spool_torn_lines",
             "spool lines that were not records, moved aside to the .torn file",
-            registry=self.registry,
-            multiprocess_mode="livesum",
+            "livesum",
         )
-        self.rejected = Gauge(
-            "nba_halftime_spool_rejected_records",
+        self.rejected = self._gauge(
+            "spool_rejected_records",
             "spooled records the database refused, kept in the .rejected file",
-            registry=self.registry,
-            multiprocess_mode="livesum",
+            "livesum",
         )
-        self.info = Gauge(
-            "nba_halftime_model_info",
-            "served versions",
-            ["model_version", "role"],
-            registry=self.registry,
-            multiprocess_mode="livemax",
+        self.info = self._gauge(
+            "model_info", "served versions", "livemax", ["model_version", "role"]
         )
-        self.routing_stale = Gauge(
-            "nba_halftime_routing_stale",
+        self.routing_stale = self._gauge(
+            "routing_stale",
             "1 while the newest routing cannot be loaded and the last good one serves",
+            "livemax",
+        )
+
+    def _gauge(
+        self,
+        name: str,
+        documentation: str,
+        mode: Literal["livesum", "livemax"],
+        labels: list[str] | None = None,
+    ) -> Gauge:
+        return Gauge(
+            f"nba_halftime_{name}",
+            documentation,
+            labels or [],
             registry=self.registry,
-            multiprocess_mode="livemax",
+            multiprocess_mode=mode,
         )
 
     def respond(self, result: Forecast) -> Forecast:

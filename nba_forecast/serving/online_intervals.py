@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from nba_forecast.serving.engine import ForecastEngine
-from nba_forecast.storage.prediction_log import PredictionLog
+from nba_forecast.storage.prediction_log import PredictionLog, stored_utc
 from nba_forecast.storage.tables import outcomes, predictions
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class LoggedIntervals:
                     version, [r.actual for r in rows], [r.forecast for r in rows]
                 )
                 last = rows[-1]
-                self._cursor[version] = (_utc(last.recorded_at), last.game_id)
+                self._cursor[version] = (stored_utc(last.recorded_at), last.game_id)
                 applied += len(rows)
                 if len(rows) < BATCH:
                     break
@@ -80,7 +80,3 @@ class LoggedIntervals:
         )
         with self.log.engine.connect() as connection:
             return list(connection.execute(query))
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

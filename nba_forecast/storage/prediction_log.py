@@ -53,6 +53,11 @@ def utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+def stored_utc(value: dt.datetime) -> dt.datetime:
+    """A time read back from the log as UTC-aware (SQLite returns it naive, in UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 def _finite(name: str, value: float, game_id: str) -> float:
     number = float(value)
     if not math.isfinite(number):
@@ -345,7 +350,7 @@ class PredictionLog:
                 at = row["predicted_at"]
                 found[row["game_id"]] = PredictionRecord(
                     row["game_id"],
-                    at if at.tzinfo else at.replace(tzinfo=dt.UTC),
+                    stored_utc(at),
                     row["model_version"],
                     row["arm"],
                     row["forecast"],
@@ -482,7 +487,7 @@ class PredictionLog:
             value = connection.scalar(query)
         if value is None:
             return None
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return stored_utc(value)
 
     def label_lag(self, as_of: dt.datetime, older_than: dt.timedelta) -> int:
         """Games forecast more than ``older_than`` before ``as_of`` with no outcome by then."""

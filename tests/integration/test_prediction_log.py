@@ -177,15 +177,14 @@ def old_log_serving_one_game_twice(path: Path) -> PredictionLog:
     from sqlalchemy import text
 
     log = PredictionLog(f"sqlite:///{path}").migrate("0001")
+    insert = text(
+        "INSERT INTO predictions (game_id, predicted_at, as_of_minute, model_version, arm,"
+        " forecast, lower, upper, alpha, components, latency_ms) VALUES ('g1',"
+        " '2025-01-01 00:00:00', 18, :version, 'A', 1, 0, 2, 0.05, '{}', 0)"
+    )
     with log.engine.begin() as connection:
         for version in ("v1", "v2"):
-            connection.execute(
-                text(
-                    "INSERT INTO predictions (game_id, predicted_at, as_of_minute, model_version,"
-                    " arm, forecast, lower, upper, alpha, components, latency_ms) VALUES "
-                    f"('g1', '2025-01-01 00:00:00', 18, '{version}', 'A', 1, 0, 2, 0.05, '{{}}', 0)"
-                )
-            )
+            connection.execute(insert, {"version": version})
     return log
 
 
