@@ -1,4 +1,4 @@
-"""``nba-forecast replay``: the main job, a season replayed frozen and continuous."""
+"""``nba-forecast replay``: the main job, seasons replayed frozen and continuous."""
 
 from __future__ import annotations
 
@@ -20,8 +20,28 @@ if TYPE_CHECKING:
 DRIFT_SEASON = 2008  # the last season of the simulated drift scenario
 
 
+def parse_seasons(text: str) -> list[int]:
+    """``2014`` or ``2010-2014`` (start years, inclusive)."""
+    first, dash, last = text.strip().partition("-")
+    try:
+        seasons = (int(first), int(last) if dash else int(first))
+    except ValueError:
+        raise fail(f"--seasons {text!r}: expected a start year or a range like 2010-2014") from None
+    if seasons[1] < seasons[0]:
+        raise fail(f"--seasons {text!r}: the range ends before it starts")
+    return list(range(seasons[0], seasons[1] + 1))
+
+
 def replay(
     season: Annotated[int, typer.Option(help="season to replay (start year)")] = 2014,
+    seasons_text: Annotated[
+        str | None,
+        typer.Option(
+            "--seasons",
+            help="consecutive seasons replayed as one production run, e.g. 2010-2014 "
+            "(overrides --season)",
+        ),
+    ] = None,
     data: Annotated[
         Path | None,
         typer.Option(help="more games in our margins format, added to the shipped ones"),
@@ -34,38 +54,51 @@ def replay(
         "reports/replay"
     ),
 ) -> None:
-    """Replay a season as production traffic, frozen vs continuous; print and write a report."""
-    from nba_forecast.replay.report import EVENT_KINDS, write_replay_report
+    """Replay seasons as production traffic, frozen vs continuous; print and write a report."""
+    from nba_forecast.replay.report import write_replay_report
 
-    games, season, title = _scenario(season, data, drift)
+    wanted = parse_seasons(seasons_text) if seasons_text is not None else [season]
+    games, seasons, title = _scenario(wanted, data, drift)
     state = report_dir / "state"  # registry, prediction log (SQLite), GitOps repo
     if state.exists():
         shutil.rmtree(state)
-    results = _replay_both(games, season, state)
-    out.print(_monthly_table(results, title))
+    results = _replay_both(games, seasons, state)
     served = results["continuous"]
-    out.print(", ".join(f"{kind}: {served.count(kind)}" for kind in EVENT_KINDS), highlight=False)
+    out.print(_season_table(results, title))
+    out.print(_steps_table(served))
+    out.print(_events_table(served))
     path = write_replay_report(results["frozen"], served, report_dir, title)
-    out.print(f"report: {path} (and {report_dir / 'replay.png'}); state: {state}", highlight=False)
+    out.print(
+        f"report: {path} (and {report_dir / 'replay.png'}, summary.json, events.json); "
+        f"state: {state}",
+        highlight=False,
+    )
 
 
-def _scenario(season: int, data: Path | None, drift: bool) -> tuple[pd.DataFrame, int, str]:
-    """The games, the season to replay and the report's title."""
+def _scenario(
+    seasons: list[int], data: Path | None, drift: bool
+) -> tuple[pd.DataFrame, list[int], str]:
+    """The games, the seasons to replay and the report's title."""
     from nba_forecast.data.simulate import midseason_shift
+    from nba_forecast.replay.driver import replay_seasons
 
     if drift:
-        return midseason_shift(), DRIFT_SEASON, "Replay: simulated mid-season drift"
+        return midseason_shift(), [DRIFT_SEASON], "Replay: simulated mid-season drift"
     games = _games_with(data)
-    if season not in set(games["season"].astype(int)):
-        raise fail(
-            f"season {season} is not in the data (have {games['season'].min()}-"
-            f"{games['season'].max()}); add newer games with --data"
-        )
-    return games, season, f"Replay of {season}-{(season + 1) % 100:02d}"
+    try:
+        seasons = replay_seasons(games, seasons)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    first, last = seasons[0], seasons[-1]
+    span = f"{first}-{(first + 1) % 100:02d}"
+    if last != first:
+        span += f" to {last}-{(last + 1) % 100:02d}"
+    return games, seasons, f"Replay of {span}"
 
 
-def _replay_both(games: pd.DataFrame, season: int, state: Path) -> dict[str, ReplayResult]:
-    """Version 1 trained once on the earlier seasons, then the season frozen and continuous."""
+def _replay_both(games: pd.DataFrame, seasons: list[int], state: Path) -> dict[str, ReplayResult]:
+    """Version 1 trained once on the earlier seasons, then the seasons frozen and
+    continuous."""
     from nba_forecast.lifecycle.training import train_ensemble
     from nba_forecast.replay.driver import run_replay
 
@@ -79,7 +112,7 @@ def _replay_both(games: pd.DataFrame, season: int, state: Path) -> dict[str, Rep
     ) as bar:
         task = bar.add_task("training version 1", total=None)
         try:
-            base = train_ensemble(games[games["season"].astype(int) < season])
+            base = train_ensemble(games[games["season"].astype(int) < seasons[0]])
         except ValueError as error:
             raise fail(str(error)) from None
         results: dict[str, ReplayResult] = {}
@@ -87,7 +120,7 @@ def _replay_both(games: pd.DataFrame, season: int, state: Path) -> dict[str, Rep
             bar.update(task, description=f"replaying {mode}", completed=0)
             results[mode] = run_replay(
                 games,
-                season,
+                seasons,
                 continuous=mode == "continuous",
                 workdir=state / mode,
                 base=base,
@@ -96,23 +129,47 @@ def _replay_both(games: pd.DataFrame, season: int, state: Path) -> dict[str, Rep
     return results
 
 
-def _monthly_table(results: dict[str, ReplayResult], title: str) -> Table:
-    from nba_forecast.replay.driver import monthly_table
+def _season_table(results: dict[str, ReplayResult], title: str) -> Table:
+    from nba_forecast.replay.driver import period_table
 
     table = Table(title=f"{title}: frozen vs continuous")
-    for column in ("mode", "month", "games", "MAE", "persistence", "coverage", "width"):
-        table.add_column(column, justify="left" if column in ("mode", "month") else "right")
-    for r in monthly_table(results["frozen"], results["continuous"]).itertuples(index=False):
+    columns = ("mode", "season", "games", "MAE", "persistence", "coverage", "width", "Winkler")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("mode", "season") else "right")
+    periods = period_table(results["frozen"], results["continuous"])
+    for r in periods[periods["month"] == "all"].itertuples(index=False):
         table.add_row(
             r.mode,
-            r.month,
+            "whole run" if r.season == "all" else str(r.season),
             str(r.games),
             f"{r.mae:.3f}",
             f"{r.persistence_mae:.3f}",
             f"{r.coverage:.1%}",
             f"{r.width:.2f}",
-            end_section=r.month == "season",
+            f"{r.winkler:.2f}",
+            end_section=r.season == "all",
         )
+    return table
+
+
+def _steps_table(result: ReplayResult) -> Table:
+    from nba_forecast.replay.report import STEP_COLUMNS, step_counts
+
+    table = Table(title="lifecycle steps (continuous): scheduled and due, ran, waited")
+    table.add_column("step")
+    for column in STEP_COLUMNS:
+        table.add_column(column.replace("_", " "), justify="right")
+    for row in step_counts(result):
+        table.add_row(row["step"], *(str(row[c]) for c in STEP_COLUMNS))
+    return table
+
+
+def _events_table(result: ReplayResult) -> Table:
+    table = Table(title="lifecycle events (continuous)")
+    for column in ("date", "event", "version", "what and why"):
+        table.add_column(column, overflow="fold")
+    for e in result.events:
+        table.add_row(e["date"], e["kind"], e["version"], e["detail"])
     return table
 
 

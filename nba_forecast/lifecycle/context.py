@@ -45,13 +45,21 @@ def parse_as_of(text: str | None) -> dt.datetime:
 class StepResult:
     """What a step did: one summary line, the version it made or acted on, numbers for the
     KFP Metrics artifact, and its full report (a Collection, MonitorReport, ValidationReport
-    or Rollout) for callers that print or store it."""
+    or Rollout) for callers that print or store it.
+
+    ``status`` says whether the step ran, waited for a running A/B test (``blocked``) or
+    found by its own rule that nothing was due (``not_due``); ``event`` names what it did
+    when that is not the step's name (``refresh``, ``queued``, ``superseded``, ...);
+    ``then``: the steps it started itself (a decided A/B test starts the queued one)."""
 
     step: str
     detail: str
     version: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     report: Any = None
+    status: str = "ran"
+    event: str = ""
+    then: tuple[StepResult, ...] = ()
 
     @property
     def passed(self) -> bool:

@@ -8,7 +8,18 @@ compiled pipeline runs exactly ``Policy.chain`` after its producing step).
 * ``candidate``: only move the ``candidate`` alias; a person decides.
 
 Steps whose candidate must pass validation first run ``validate`` and ``register`` before
-their follow-up. While an A/B test runs, steps that would start another are skipped.
+their follow-up.
+
+No empty experiments: before an A/B test starts, the candidate and production forecast the
+``compare_games`` most recent finished games offline; when their forecasts differ by at most
+``equivalence_tolerance`` points per game on average (what an A/B test's non-inferiority
+margin could not tell apart) the candidate is a data refresh and is rolled forward instead.
+
+Never starved, one experiment at a time (``precedence``): a candidate whose step ranks higher
+than the running test's ends that test ("superseded") and starts its own; otherwise it waits
+in the queue (one slot: a newer candidate replaces the one waiting) and starts when the
+running test is decided. Steps listed in ``wait_for_rollout`` do not run at all while a test
+runs: the weekly analog update adds every game since its last one, so waiting loses nothing.
 """
 
 from __future__ import annotations
@@ -62,6 +73,13 @@ class Policy:
     validate_first: frozenset[Step] = frozenset({Step.RETRAIN})
     first_share: float = 0.1
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    # rank of the step that made a challenger: a higher one supersedes a running test
+    precedence: Mapping[Step, int] = field(
+        default_factory=lambda: MappingProxyType({Step.UPDATE_DEJAVU: 1, Step.RETRAIN: 2})
+    )
+    wait_for_rollout: frozenset[Step] = frozenset({Step.UPDATE_DEJAVU})
+    equivalence_tolerance: float = 0.05  # mean |forecast difference|, points per game
+    compare_games: int = 600
 
     def follow_up(self, step: Step) -> FollowUp:
         if step not in self.follow_ups:
@@ -79,5 +97,11 @@ class Policy:
         return (*gate, *last)
 
     def blocked_by_rollout(self, step: Step) -> bool:
-        """A step whose version would start an A/B test waits while one runs."""
-        return self.follow_ups.get(step) is FollowUp.AB_TEST
+        """Does ``step`` wait (not run) while an A/B test runs?"""
+        return step in self.wait_for_rollout
+
+    def supersedes(self, made_by: str, running_made_by: str) -> bool:
+        """Does a candidate made by ``made_by`` end a running test of one made by
+        ``running_made_by``? Only a strictly higher rank does (unknown steps rank 0)."""
+        rank = {str(step): value for step, value in self.precedence.items()}
+        return rank.get(made_by, 0) > rank.get(running_made_by, 0)

@@ -3,17 +3,22 @@ decide it from what the servers logged, or roll a version forward at once. Each 
 registry aliases and commits the resulting routing to the GitOps repository, which the
 server Pods mount.
 
-The running rollout's state (``rollouts/current.json``) lives in the lifecycle state store.
+The running rollout's state (``rollouts/current.json``), the candidate waiting for it
+(``rollouts/queued.json``) and every finished test (``rollouts/finished/``) live in the
+lifecycle state store. Which candidate tests when is ``Policy``'s rule (no empty experiments,
+precedence, one queue slot).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from typing import Any
 
 import pandas as pd
 
+from nba_forecast.lifecycle.compare import compare_with_production
 from nba_forecast.lifecycle.context import Context, StepResult
 from nba_forecast.lifecycle.policy import Step
 from nba_forecast.lifecycle.rollout import Rollout
@@ -22,6 +27,8 @@ from nba_forecast.storage.object_store import ObjectNotFound
 from nba_forecast.storage.registry import RegistryError
 
 ROLLOUT_KEY = "rollouts/current.json"
+QUEUED_KEY = "rollouts/queued.json"
+FINISHED_PREFIX = "rollouts/finished/"
 DECISION_LOOKBACK = dt.timedelta(days=365)
 
 
@@ -58,6 +65,8 @@ def _routing_with(ctx: Context, production: str) -> Routing:
 
 def _save(ctx: Context, state: Rollout, message: str) -> None:
     ctx.state.put(ROLLOUT_KEY, state.to_json().encode())
+    if state.decision is not None:  # kept: a superseded or decided test stays on record
+        ctx.state.put(f"{FINISHED_PREFIX}{state.challenger}.json", state.to_json().encode())
     # a rollback undoes the A/B start: in git, a revert commit of it
     reverting = f"A/B start: {state.challenger}" if state.decision == "rollback" else None
     publish_routing(ctx, message, reverting=reverting)
@@ -79,7 +88,10 @@ def start_rollout(
     share: float | None = None,
     report: str = "",
 ) -> StepResult:
-    """Begin an A/B test of ``candidate`` against production at ``share`` of the games."""
+    """Begin an A/B test of ``candidate`` against production at ``share`` of the games, as
+    the policy says: a candidate that forecasts like production is rolled forward as a data
+    refresh; while another test runs, a candidate of a higher-ranked step supersedes it and
+    any other waits in the queue."""
     production = ctx.registry.resolve("production")
     challenger = ctx.registry.resolve(candidate)
     if challenger == production:
@@ -90,9 +102,52 @@ def start_rollout(
         publish_routing(ctx, f"A/B start: {challenger} at {live.share_b:.0%} against {production}")
         return StepResult(Step.START_ROLLOUT, f"A/B of {challenger} already running", challenger)
     if live is not None:
-        raise RegistryError(
-            f"an A/B test of {live.challenger} is running at {live.share_b:.0%}; "
-            "it must be decided before another starts"
+        made_by, running_by = _made_by(ctx, challenger), _made_by(ctx, live.challenger)
+        if not ctx.policy.supersedes(made_by, running_by):
+            return _queue(ctx, as_of, challenger, made_by or "?", live, report)
+        live.decision, live.reason = (
+            "superseded",
+            f"by {challenger} ({made_by} outranks {running_by or '?'}) after {live.n} paired "
+            f"games, challenger {live.mean_difference:+.3f} points per game so far",
+        )
+        _save(ctx, live, f"A/B superseded: {live.challenger} {live.reason}")
+    return _begin(ctx, as_of, production, challenger, share, report, superseded=live)
+
+
+def _made_by(ctx: Context, version: str) -> str:
+    return ctx.registry.manifest(version).made_by
+
+
+def _begin(
+    ctx: Context,
+    as_of: dt.datetime,
+    production: str,
+    challenger: str,
+    share: float | None,
+    report: str,
+    superseded: Rollout | None = None,
+) -> StepResult:
+    """The A/B test of ``challenger``, unless its forecasts equal production's."""
+    comparison = compare_with_production(ctx, as_of, challenger, production)
+    ended: tuple[StepResult, ...] = ()
+    if superseded is not None:
+        ended = (
+            StepResult(
+                Step.START_ROLLOUT, superseded.reason, superseded.challenger, event="superseded"
+            ),
+        )
+    if comparison.equivalent:
+        moved = roll_forward(
+            ctx, as_of, version=challenger, reason=f"data refresh: {comparison.describe()}"
+        )
+        return StepResult(
+            Step.START_ROLLOUT,
+            f"data refresh, no A/B test: {moved.detail}; {comparison.describe()}",
+            challenger,
+            comparison.as_metrics(),
+            comparison,
+            event="refresh",
+            then=ended,
         )
     first = ctx.policy.first_share if share is None else share
     ramp = tuple(sorted({first, *(s for s in ctx.policy.rollout.ramp if s > first)}))
@@ -105,7 +160,53 @@ def start_rollout(
     )
     message = f"A/B start: {challenger} at {state.share_b:.0%} against {production}"
     _save(ctx, state, message + (f"\n\n{report}" if report else ""))
-    return StepResult(Step.START_ROLLOUT, message, challenger, {"share": state.share_b}, state)
+    return StepResult(
+        Step.START_ROLLOUT,
+        f"{message}; {comparison.describe()}",
+        challenger,
+        {"share": state.share_b, **comparison.as_metrics()},
+        state,
+        then=ended,
+    )
+
+
+def _queue(
+    ctx: Context, as_of: dt.datetime, challenger: str, made_by: str, live: Rollout, report: str
+) -> StepResult:
+    """Keep ``challenger`` for when the running test is decided (replacing any older one)."""
+    replaced = queued_candidate(ctx)
+    ctx.state.put(
+        QUEUED_KEY,
+        json.dumps(
+            {"version": challenger, "made_by": made_by, "at": as_of.isoformat(), "report": report}
+        ).encode(),
+    )
+    detail = (
+        f"{challenger} waits for the A/B test of {live.challenger} ({made_by} does not outrank it)"
+    )
+    if replaced is not None and replaced["version"] != challenger:
+        detail += f"; it replaces {replaced['version']}, which was waiting"
+    return StepResult(Step.START_ROLLOUT, detail, challenger, event="queued")
+
+
+def queued_candidate(ctx: Context) -> dict[str, str] | None:
+    try:
+        data: dict[str, str] | None = json.loads(ctx.state.get(QUEUED_KEY))
+    except ObjectNotFound:
+        return None
+    return data or None  # null: the slot was emptied
+
+
+def start_queued(ctx: Context, as_of: dt.datetime) -> StepResult | None:
+    """After a test is decided: the A/B test (or data refresh) of the waiting candidate."""
+    waiting = queued_candidate(ctx)
+    if waiting is None or running_rollout(ctx) is not None:
+        return None
+    ctx.state.put(QUEUED_KEY, b"null")
+    production = ctx.registry.resolve("production")
+    if waiting["version"] == production:
+        return None
+    return _begin(ctx, as_of, production, waiting["version"], None, waiting.get("report", ""))
 
 
 def paired_forecasts(joined: pd.DataFrame, state: Rollout) -> pd.DataFrame:
@@ -170,7 +271,15 @@ def decide_rollout(ctx: Context, as_of: dt.datetime) -> StepResult:
         "p_value": state.p_value,
         "ramps": actions.count("ramp"),
     }
-    return StepResult(Step.DECIDE_ROLLOUT, detail.strip(), state.challenger, metrics, state)
+    started = start_queued(ctx, as_of) if state.decision is not None else None
+    return StepResult(
+        Step.DECIDE_ROLLOUT,
+        detail.strip(),
+        state.challenger,
+        metrics,
+        state,
+        then=(started,) if started is not None else (),
+    )
 
 
 def roll_forward(

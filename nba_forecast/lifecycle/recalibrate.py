@@ -105,5 +105,6 @@ def recalibrate(
             "recalibrated_to": as_of.isoformat(),
         },
         metrics=metrics,
+        made_by=Step.RECALIBRATE,
     )
     return StepResult(Step.RECALIBRATE, drift.reason, version, metrics, drift)

@@ -1,6 +1,11 @@
 """The monthly step: when due, every component refitted on the games before
-``as_of - holdout_days`` (the LSTM warm-started from a copy of production's), so that
-validation then scores champion and candidate on games neither has seen."""
+``as_of - holdout_days`` (earlier when fewer than ``holdout_games`` finished since, as after
+an off-season), the LSTM warm-started from a copy of production's, so that validation then
+scores champion and candidate on games neither has seen.
+
+"Due" counts from the newest training in flight: production's, the running A/B test's
+challenger's or the waiting candidate's, so a retrain that waits for a test is not redone
+every month."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from nba_forecast.lifecycle.training import history_before, train_ensemble
 from nba_forecast.lifecycle.versions import load_model, register_candidate
 
 HOLDOUT_DAYS = 45  # retrain leaves these days out, so validation sees unseen games
+HOLDOUT_GAMES = 300  # ... and at least this many games
 
 
 def retrain_due(
@@ -37,12 +43,43 @@ def retrain_due(
     )
 
 
+def holdout_cutoff(
+    games: pd.DataFrame, as_of: dt.datetime, holdout_days: int, holdout_games: int
+) -> dt.datetime:
+    """Training uses the games before this time: ``holdout_days`` before ``as_of``, or
+    earlier so that at least ``holdout_games`` finished games are left out."""
+    cutoff = as_of - dt.timedelta(days=holdout_days)
+    dates = order_dates(history_before(games, as_of)).sort_values()
+    if len(dates) > holdout_games:
+        nth_last = dates.iloc[-holdout_games].to_pydatetime().replace(tzinfo=dt.UTC)
+        cutoff = min(cutoff, nth_last)
+    return cutoff
+
+
+def last_training(ctx: Context) -> str | None:
+    """The newest ``trained_to`` of production, the running test's challenger and the
+    candidate waiting for it."""
+    from nba_forecast.lifecycle.promotion import queued_candidate, running_rollout
+
+    versions = [ctx.registry.resolve("production")]
+    live, waiting = running_rollout(ctx), queued_candidate(ctx)
+    versions += [live.challenger] if live else []
+    versions += [waiting["version"]] if waiting else []
+    dates = [d for v in versions if (d := ctx.registry.manifest(v).trained_to) is not None]
+    return max(dates) if dates else None
+
+
 def retrain(
-    ctx: Context, as_of: dt.datetime, *, force: bool = False, holdout_days: int = HOLDOUT_DAYS
+    ctx: Context,
+    as_of: dt.datetime,
+    *,
+    force: bool = False,
+    holdout_days: int = HOLDOUT_DAYS,
+    holdout_games: int = HOLDOUT_GAMES,
 ) -> StepResult:
     production = ctx.registry.resolve("production")
-    trained_to = ctx.registry.manifest(production).trained_to
-    cutoff = as_of - dt.timedelta(days=holdout_days)
+    trained_to = last_training(ctx)
+    cutoff = holdout_cutoff(ctx.games.games(), as_of, holdout_days, holdout_games)
     history = history_before(ctx.games.games(), cutoff)
     dates = order_dates(history)
     new_games = (
@@ -50,7 +87,9 @@ def retrain(
     )
     due, reason = retrain_due(trained_to, new_games, cutoff)
     if not (due or force):
-        return StepResult(Step.RETRAIN, f"not due: {reason}", metrics={"retrained": 0.0})
+        return StepResult(
+            Step.RETRAIN, f"not due: {reason}", metrics={"retrained": 0.0}, status="not_due"
+        )
     current = load_model(ctx.registry, production)
     model, window = train_ensemble(history, warm_start_from=current)
     version = register_candidate(
@@ -60,6 +99,7 @@ def retrain(
         reason=f"{Step.RETRAIN}: {reason}",
         data_window=window.as_dict(),
         metrics={"weights": model.weights},
+        made_by=Step.RETRAIN,
     )
     metrics = {"retrained": float(version is not None), "training_games": window.games}
     return StepResult(Step.RETRAIN, f"retrained ({reason})", version, metrics)

@@ -85,7 +85,8 @@ class Rollout:
 
     @property
     def share_b(self) -> float:
-        return 0.0 if self.decision == "rollback" else self.config.ramp[self.step]
+        ended = self.decision in ("rollback", "superseded")
+        return 0.0 if ended else self.config.ramp[self.step]
 
     def arm(self, game_id: str) -> str:
         if self.decision == "promote":

@@ -45,7 +45,9 @@ def produce(ctx: Context, step: Step, as_of: dt.datetime, **options: Any) -> Ste
     """Run one step, unless the policy makes it wait for a running A/B test."""
     live = running_rollout(ctx) if ctx.policy.blocked_by_rollout(step) else None
     if live is not None:
-        return StepResult(step, f"skipped: the A/B test of {live.challenger} is still running")
+        return StepResult(
+            step, f"skipped: the A/B test of {live.challenger} is still running", status="blocked"
+        )
     return STEPS[step](ctx, as_of, **options)
 
 

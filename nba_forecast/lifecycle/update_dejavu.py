@@ -1,18 +1,56 @@
 """The weekly step: games finished since production's analog database was last filled join
-it, in a new candidate version (dedupe by game id; Dejavu's sliding window applies)."""
+it, in a new candidate version (dedupe by game id; Dejavu's sliding window applies).
+
+The component weights are refitted too, so that new analog data can change what serves:
+on the last ``REFIT_GAMES`` served games, from the component forecasts logged when they were
+served (each made before its game's outcome was known, so out of sample), when at least
+``MIN_REFIT_GAMES`` such games are in the log. Whether the result forecasts differently
+enough to deserve an A/B test is the policy's comparison (``lifecycle.compare``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
+from sqlalchemy.exc import SQLAlchemyError
 
 from nba_forecast.data.splits import order_dates
 from nba_forecast.lifecycle.context import Context, StepResult
 from nba_forecast.lifecycle.policy import Step
+from nba_forecast.lifecycle.recalibrate import served_rows
 from nba_forecast.lifecycle.training import history_before
 from nba_forecast.lifecycle.versions import load_model, register_candidate
 from nba_forecast.models.inputs import design_matrix
+
+logger = logging.getLogger(__name__)
+REFIT_GAMES = 1200
+MIN_REFIT_GAMES = 600
+REFIT_LOOKBACK = dt.timedelta(days=730)
+
+
+def served_component_forecasts(
+    ctx: Context, as_of: dt.datetime, names: list[str]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """The logged forecasts of each component (columns in ``names`` order) and the outcomes
+    of the last ``REFIT_GAMES`` served games; None with fewer than ``MIN_REFIT_GAMES``."""
+    try:
+        joined = served_rows(ctx.log.joined(as_of - REFIT_LOOKBACK, as_of))
+    except SQLAlchemyError as error:  # the analog update itself needs no log
+        logger.warning("weights kept: cannot read the prediction log: %s", error)
+        return None
+    rows = []
+    for parts, actual in zip(joined["components"], joined["actual"], strict=True):
+        forecasts = json.loads(parts)
+        if all(name in forecasts for name in names):
+            rows.append([*(float(forecasts[name]) for name in names), float(actual)])
+    if len(rows) < MIN_REFIT_GAMES:
+        return None
+    table = np.array(rows[-REFIT_GAMES:], dtype=np.float64)
+    return table[:, :-1], table[:, -1]
 
 
 def update_dejavu(ctx: Context, as_of: dt.datetime) -> StepResult:
@@ -25,19 +63,27 @@ def update_dejavu(ctx: Context, as_of: dt.datetime) -> StepResult:
     if since is not None:
         data = data[order_dates(data) > pd.Timestamp(since)]
     if data.empty:
-        return StepResult(Step.UPDATE_DEJAVU, f"no games finished since {since}")
+        return StepResult(Step.UPDATE_DEJAVU, f"no games finished since {since}", status="not_due")
     X, y = design_matrix(data)
-    model, added = load_model(ctx.registry, production).with_analog_games(X, y, data)
+    current = load_model(ctx.registry, production)
+    model, added = current.with_analog_games(X, y, data)
     last = order_dates(data).max().date().isoformat()
     detail = f"{added} games added to the analog database (through {last})"
+    served = served_component_forecasts(ctx, as_of, list(current.components))
+    if served is not None and added:
+        model = model.reweighted(*served)
+        detail += f"; weights refitted on {len(served[1])} served games: " + ", ".join(
+            f"{name} {current.weights[name]:.2f}->{w:.2f}" for name, w in model.weights.items()
+        )
     if added == 0:
-        return StepResult(Step.UPDATE_DEJAVU, detail, metrics={"games_added": 0})
+        return StepResult(Step.UPDATE_DEJAVU, detail, metrics={"games_added": 0}, status="not_due")
     version = register_candidate(
         ctx.registry,
         model,
         parent=production,
         reason=f"{Step.UPDATE_DEJAVU}: {detail}",
         data_window={**manifest.data_window, "analogs_to": last},
-        metrics={"games_added": added},
+        metrics={"games_added": added, "weights": model.weights},
+        made_by=Step.UPDATE_DEJAVU,
     )
     return StepResult(Step.UPDATE_DEJAVU, detail, version, {"games_added": added})

@@ -168,15 +168,24 @@ def validate(
 
 
 def holdout(
-    ctx: Context, as_of: dt.datetime, *, holdout_days: int = HOLDOUT_DAYS, season: int | None = None
+    ctx: Context,
+    as_of: dt.datetime,
+    *,
+    holdout_days: int = HOLDOUT_DAYS,
+    season: int | None = None,
+    after: str | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], str]:
-    """The games to validate on (X, y and a description): those of ``season``, else those
-    of the ``holdout_days`` before ``as_of`` (which retraining left out)."""
+    """The games to validate on (X, y and a description): those of ``season``; else those
+    after the date ``after`` (the candidate's last training game) and before ``as_of``;
+    else those of the ``holdout_days`` before ``as_of`` (which retraining left out)."""
     data = ctx.games.with_features()
     dates = order_dates(data)
     if season is not None:
         chosen = data[data["season"].astype(int) == season]
         where = f"season {season}"
+    elif after is not None:
+        chosen = data[(dates > pd.Timestamp(after)) & (dates < pd.Timestamp(as_of.date()))]
+        where = f"the games after {after} (the candidate's last training game)"
     else:
         start = pd.Timestamp((as_of - dt.timedelta(days=holdout_days)).date())
         chosen = data[(dates >= start) & (dates < pd.Timestamp(as_of.date()))]
@@ -198,8 +207,9 @@ def validate_candidate(
     config: ValidationConfig | None = None,
 ) -> StepResult:
     """Champion vs candidate on the holdout games; the report says whether it passed."""
-    X, y, where = holdout(ctx, as_of, holdout_days=holdout_days, season=season)
     versions = [ctx.registry.resolve(name) for name in (champion, candidate)]
+    trained_to = ctx.registry.manifest(versions[1]).trained_to
+    X, y, where = holdout(ctx, as_of, holdout_days=holdout_days, season=season, after=trained_to)
     models = [load_model(ctx.registry, version) for version in versions]
     report = validate(models[0], models[1], X, y, config)
     verdict = "passed" if report.passed else "failed"

@@ -25,6 +25,7 @@ def register_candidate(
     reason: str,
     data_window: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    made_by: str = "",
 ) -> str | None:
     """Register ``model`` and point ``candidate`` at it; None when its content equals
     ``parent`` (nothing new). Re-running with the same content changes nothing."""
@@ -34,6 +35,7 @@ def register_candidate(
             parent=parent,
             data_window=data_window,
             metrics=metrics,
+            made_by=made_by,
         )
     if manifest.version == parent:
         return None

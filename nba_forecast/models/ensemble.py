@@ -263,6 +263,21 @@ class HalftimeEnsemble:
         twin.weights_ = twin._validation_weights(X_v, y_v)
         return twin
 
+    def reweighted(self, component_forecasts: ArrayLike, y: ArrayLike) -> Self:
+        """A copy with the weights refitted on forecasts the components already made, one
+        column per component in the ensemble's order (e.g. as served, so out of sample)."""
+        self._require("weights_", "fit")
+        P = np.asarray(component_forecasts, dtype=np.float64)
+        y_ = check_target(y, len(P))
+        if P.ndim != 2 or P.shape[1] != len(self.components) or not np.isfinite(P).all():
+            raise ValueError(
+                f"need finite forecasts of the {len(self.components)} components, one column "
+                f"each, got shape {P.shape}"
+            )
+        twin = self.copy()
+        twin.weights_ = simplex_least_squares(P, y_)
+        return twin
+
     # -- persistence ---------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
         self._require("conformal_", "conformalize")

@@ -1,7 +1,9 @@
-"""The main job: replay a season game by game as production traffic, frozen or continuous.
+"""The main job: replay seasons game by game as production traffic, frozen or continuous.
 
 The replay is only a simulated clock above the deployed parts. Both modes register one
-trained model as production, then walk the season day by day: at 09:00 the lifecycle steps
+trained model as production, then walk the seasons (consecutive ones as one production run:
+the off-season is just days without games, after which the monthly retrain falls due) day by
+day: at 09:00 the lifecycle steps
 that are due (``lifecycle.cadence``) run through ``lifecycle.run.run_step`` with the same
 policy as the KFP pipelines (continuous mode only); at 19:00 every game of the day is
 forecast by the serving ``ForecastEngine`` (its A/B arms, shadow scoring and logging; the
@@ -13,13 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from nba_forecast.data.splits import order_dates
+from nba_forecast.evaluation.metrics import winkler_score
 from nba_forecast.lifecycle.bootstrap import bootstrap
 from nba_forecast.lifecycle.cadence import due_steps
 from nba_forecast.lifecycle.context import Context, GameSource, StepResult
@@ -43,11 +46,22 @@ MORNING, GAMES_AT, OUTCOMES_AT, EVENING = (dt.time(9), dt.time(19), dt.time(19, 
 @dataclass
 class ReplayResult:
     mode: str
-    predictions: pd.DataFrame  # one row per game: date, actual, forecast, lower, upper, version
+    predictions: pd.DataFrame  # one row per game: date, season, actual, forecast, interval, ...
     events: list[dict[str, str]] = field(default_factory=list)  # promotions, rollbacks, ...
+    # per scheduled step: how often its schedule fired and it was due by its own rule
+    # ("due"), ran, waited for a running A/B test ("blocked"), or had nothing to do
+    steps: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def count(self, kind: str) -> int:
         return sum(1 for e in self.events if e["kind"] == kind)
+
+    def tally(self, result: StepResult) -> None:
+        counts = self.steps.setdefault(
+            str(result.step), {"due": 0, "ran": 0, "blocked": 0, "not_due": 0}
+        )
+        counts[result.status] = counts.get(result.status, 0) + 1
+        if result.status != "not_due":
+            counts["due"] += 1
 
 
 class SimulatedClock:
@@ -64,7 +78,7 @@ class SimulatedClock:
 
 def _event(result: StepResult, at: dt.datetime) -> dict[str, str] | None:
     """What the replay report shows of a step: decisions, ramps and new versions."""
-    kind: str = result.step
+    kind: str = result.event or result.step
     if result.step == Step.DECIDE_ROLLOUT:
         state = result.report
         if state is None:
@@ -96,9 +110,26 @@ def _deployment(workdir: Path, games: pd.DataFrame, policy: Policy) -> Context:
     )
 
 
+def replay_seasons(games: pd.DataFrame, seasons: Sequence[int]) -> list[int]:
+    """``seasons`` checked: consecutive, and each one in ``games``."""
+    chosen = sorted(set(seasons))
+    if not chosen:
+        raise ValueError("no season to replay")
+    if chosen != list(range(chosen[0], chosen[-1] + 1)):
+        raise ValueError(f"seasons must be consecutive, got {chosen}")
+    have = set(games["season"].astype(int))
+    missing = [s for s in chosen if s not in have]
+    if missing:
+        raise ValueError(
+            f"no games of season(s) {missing} in the data "
+            f"(have {min(have)}-{max(have)}); add newer games with --data"
+        )
+    return chosen
+
+
 def run_replay(
     games: pd.DataFrame,
-    season: int,
+    seasons: int | Sequence[int],
     *,
     continuous: bool,
     workdir: Path,
@@ -106,17 +137,18 @@ def run_replay(
     progress: Callable[[int, int], None] | None = None,
     policy: Policy | None = None,
 ) -> ReplayResult:
-    """Replay ``season`` of ``games`` (history = every earlier game). ``base``: an already
-    trained version 1 (shared by the frozen and continuous runs)."""
+    """Replay ``seasons`` (one, or consecutive ones as one run) of ``games`` (history =
+    every earlier game). ``base``: an already trained version 1 (shared by the frozen and
+    continuous runs)."""
+    chosen = replay_seasons(games, [seasons] if isinstance(seasons, int) else seasons)
     data = with_features(games)
     dates = order_dates(data)
-    season_start = dates[data["season"] == season].min()
-    if pd.isna(season_start):
-        raise ValueError(f"no games in season {season}")
-    played = data[(data["season"] == season) & (dates >= season_start)]
+    in_run = data["season"].astype(int).isin(chosen)
+    start = dates[in_run].min()
+    played = data[in_run]
     ctx = _deployment(workdir, data, policy or Policy())
-    clock = SimulatedClock(dt.datetime.combine(season_start.date(), MORNING, tzinfo=dt.UTC))
-    bootstrap(ctx, clock(), trained=base or train_ensemble(data[dates < season_start]))
+    clock = SimulatedClock(dt.datetime.combine(start.date(), MORNING, tzinfo=dt.UTC))
+    bootstrap(ctx, clock(), trained=base or train_ensemble(data[dates < start]))
     engine = ForecastEngine(
         ctx.registry,
         ctx.log,
@@ -127,33 +159,42 @@ def run_replay(
         online_intervals=continuous,
     )
     engine.reload(force=True)
-    events: list[dict[str, str]] = []
+    result = ReplayResult("continuous" if continuous else "frozen", pd.DataFrame())
     rows: list[dict[str, object]] = []
     last_tick = clock() - dt.timedelta(days=1)
     by_day = list(played.groupby(order_dates(played).dt.normalize(), sort=True))
     for day_index, (day, day_games) in enumerate(by_day):
         if continuous:
-            last_tick = _tick(ctx, last_tick, clock.at(day, MORNING), events)
+            last_tick = _tick(ctx, last_tick, clock.at(day, MORNING), result)
         engine.reload(force=True)
         rows.extend(_play_day(engine, clock, day, day_games))
         if continuous:
-            last_tick = _tick(ctx, last_tick, clock.at(day, EVENING), events)
+            last_tick = _tick(ctx, last_tick, clock.at(day, EVENING), result)
         if progress is not None:
             progress(day_index + 1, len(by_day))
     ctx.log.engine.dispose()
-    return ReplayResult("continuous" if continuous else "frozen", pd.DataFrame(rows), events)
+    result.predictions = pd.DataFrame(rows)
+    return result
 
 
-def _tick(
-    ctx: Context, last: dt.datetime, now: dt.datetime, events: list[dict[str, str]]
-) -> dt.datetime:
+def _tick(ctx: Context, last: dt.datetime, now: dt.datetime, result: ReplayResult) -> dt.datetime:
     """Run the steps that fell due since the last tick; returns the new tick time."""
     for step in due_steps(last, now):
-        for result in run_step(ctx, step, now):
-            event = _event(result, now)
+        produced = run_step(ctx, step, now)
+        result.tally(produced[0])
+        for done in _with_started(produced):
+            event = _event(done, now)
             if event is not None:
-                events.append(event)
+                result.events.append(event)
     return now
+
+
+def _with_started(results: list[StepResult]) -> list[StepResult]:
+    """The results and, after each, the steps it started itself."""
+    flat: list[StepResult] = []
+    for r in results:
+        flat.extend([r, *_with_started(list(r.then))])
+    return flat
 
 
 def _play_day(
@@ -171,6 +212,7 @@ def _play_day(
         {
             "game_id": game_id,
             "date": day,
+            "season": int(day_games["season"].iloc[i]),
             "actual": y[i],
             "m_18": X[i, 18],
             "forecast": f.forecast,
@@ -183,23 +225,31 @@ def _play_day(
     ]
 
 
-def monthly_table(frozen: ReplayResult, continuous: ReplayResult) -> pd.DataFrame:
-    """MAE, coverage and width by month for both modes, plus the season."""
+def period_table(frozen: ReplayResult, continuous: ReplayResult) -> pd.DataFrame:
+    """MAE, coverage, mean width and Winkler score for both modes: by season and month, each
+    season ("all" months), and the whole run (season "all")."""
     rows = []
     for result in (frozen, continuous):
         p = result.predictions
         month = pd.to_datetime(p["date"]).dt.to_period("M").astype(str)
-        for key, part in [*p.groupby(month), ("season", p)]:
-            covered = (part["actual"] >= part["lower"]) & (part["actual"] <= part["upper"])
-            rows.append(
-                {
-                    "mode": result.mode,
-                    "month": key,
-                    "games": len(part),
-                    "mae": float((part["forecast"] - part["actual"]).abs().mean()),
-                    "persistence_mae": float((part["m_18"] - part["actual"]).abs().mean()),
-                    "coverage": float(covered.mean()),
-                    "width": float((part["upper"] - part["lower"]).mean()),
-                }
-            )
+        parts = [
+            *(((int(s), m), part) for (s, m), part in p.groupby([p["season"], month])),
+            *(((int(s), "all"), part) for s, part in p.groupby("season")),
+            (("all", "all"), p),
+        ]
+        for (season, key), part in parts:
+            rows.append({"mode": result.mode, "season": season, "month": key, **_scores(part)})
     return pd.DataFrame(rows)
+
+
+def _scores(part: pd.DataFrame) -> dict[str, float | int]:
+    lower, upper, actual = part["lower"], part["upper"], part["actual"]
+    winkler = winkler_score(actual, lower, upper)
+    return {
+        "games": len(part),
+        "mae": float((part["forecast"] - actual).abs().mean()),
+        "persistence_mae": float((part["m_18"] - actual).abs().mean()),
+        "coverage": float(((actual >= lower) & (actual <= upper)).mean()),
+        "width": float((upper - lower).mean()),
+        "winkler": float(winkler.mean()),
+    }

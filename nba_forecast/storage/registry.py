@@ -84,7 +84,8 @@ class PromotionEntry:
 class VersionManifest:
     """What the registry knows of one version; ``data_window`` says which games it saw
     (``trained_to``: the last training game's date; ``recalibrated_to``: the end of the
-    recalibration window), ``metrics`` what it measured when registered."""
+    recalibration window), ``metrics`` what it measured when registered, ``made_by`` the
+    lifecycle step that made it (which decides whether its A/B test may supersede another)."""
 
     version: str
     files: dict[str, str]
@@ -93,6 +94,7 @@ class VersionManifest:
     metrics: dict[str, Any] = field(default_factory=dict)
     code_version: str = ""
     created_at: str = ""
+    made_by: str = ""
 
     @property
     def trained_to(self) -> str | None:
@@ -170,6 +172,7 @@ class Registry:
         parent: str | None = None,
         data_window: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
+        made_by: str = "",
     ) -> VersionManifest:
         """Upload a model directory as an immutable version; returns its manifest. The same
         content always gives the same version (no "already exists" failure)."""
@@ -192,6 +195,7 @@ class Registry:
             metrics or {},
             f"{nba_forecast.__version__} ({code_version()})",
             _now(),
+            made_by,
         )
         body = manifest.to_json().encode()
         if not self.store.put_if_absent(f"versions/{version}/manifest.json", body):
