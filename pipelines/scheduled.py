@@ -1,6 +1,7 @@
 """The scheduled pipelines, one per cadence of ``nba_forecast.lifecycle.cadence`` and named
-after its step: monitor (hourly), decide_rollout (hourly), recalibrate (daily),
-update_dejavu (weekly), retrain (monthly). After a step that makes a version each runs the
+after its step: monitor (hourly), decide_rollout (hourly), update_dejavu (weekly), retrain
+(monthly); and recalibrate, which has no schedule (online adaptation is the recalibration,
+see ``cadence``) and is run by hand. After a step that makes a version each runs the
 chain of ``nba_forecast.lifecycle.policy.Policy`` (a test checks the two agree). Each stage
 is a graph component (``*_stage``, reused by continuous_improvement); each pipeline runs
 its stage under an exit handler that records the run (``pipelines.cluster.recorded``).

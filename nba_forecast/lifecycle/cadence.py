@@ -1,6 +1,13 @@
 """The one cadence table of the lifecycle. The replay clock fires steps from it, and the
 schedules manifest (KFP recurring runs: 6-field cron, seconds first, UTC) is generated from
-it (``nba-forecast schedules render``)."""
+it (``nba-forecast schedules render``).
+
+Recalibration has no cadence: online adaptation (ACI) is the recalibration. Every replica
+applies every logged outcome to the served interval as it arrives (the new score joins the
+calibration set, the level alpha_t moves), and a version that takes over carries the state
+on; a daily binomial test of coverage never fired in any replay (ACI had already corrected
+what it tests). The ``recalibrate`` step and pipeline stay for runs by hand, e.g. with
+``--force`` after a known break in the game (a rule change)."""
 
 from __future__ import annotations
 
@@ -37,7 +44,6 @@ class Cadence:
 CADENCES: tuple[Cadence, ...] = (
     Cadence(Step.MONITOR, "hour", "0 0 * * * *"),
     Cadence(Step.DECIDE_ROLLOUT, "hour", "0 30 * * * *"),
-    Cadence(Step.RECALIBRATE, "day", "0 0 9 * * *"),
     Cadence(Step.UPDATE_DEJAVU, "week", "0 0 9 * * 1"),
     Cadence(Step.RETRAIN, "month", "0 0 9 1 * *"),
 )

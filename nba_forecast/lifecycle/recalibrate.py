@@ -92,7 +92,10 @@ def recalibrate(
         return StepResult(Step.RECALIBRATE, drift.reason, metrics=metrics, report=drift)
     ordered = joined.sort_values(["predicted_at", "game_id"], kind="stable")
     model = load_model(ctx.registry, production).recalibrated(
-        ordered["actual"].to_numpy(float), ordered["forecast"].to_numpy(float), half_life=half_life
+        ordered["actual"].to_numpy(float),
+        ordered["forecast"].to_numpy(float),
+        half_life=half_life,
+        scale=ordered["scale"].fillna(1.0).to_numpy(float),  # older rows: one width for all
     )
     version = register_candidate(
         ctx.registry,

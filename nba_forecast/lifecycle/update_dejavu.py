@@ -1,11 +1,12 @@
 """The weekly step: games finished since production's analog database was last filled join
 it, in a new candidate version (dedupe by game id; Dejavu's sliding window applies).
 
-The component weights are refitted too, so that new analog data can change what serves:
-on the last ``REFIT_GAMES`` served games, from the component forecasts logged when they were
-served (each made before its game's outcome was known, so out of sample), when at least
-``MIN_REFIT_GAMES`` such games are in the log. Whether the result forecasts differently
-enough to deserve an A/B test is the policy's comparison (``lifecycle.compare``)."""
+Dejavu's weight in the ensemble is refitted too (the others keep their proportions), so that
+new analog data can change what serves: on the last ``REFIT_GAMES`` served games, from the
+component forecasts logged when they were served (each made before its game's outcome was
+known, so out of sample), when at least ``MIN_REFIT_GAMES`` such games are in the log.
+Whether the result forecasts differently enough to deserve an A/B test is the policy's
+comparison (``lifecycle.compare``)."""
 
 from __future__ import annotations
 
@@ -70,10 +71,12 @@ def update_dejavu(ctx: Context, as_of: dt.datetime) -> StepResult:
     last = order_dates(data).max().date().isoformat()
     detail = f"{added} games added to the analog database (through {last})"
     served = served_component_forecasts(ctx, as_of, list(current.components))
-    if served is not None and added:
-        model = model.reweighted(*served)
-        detail += f"; weights refitted on {len(served[1])} served games: " + ", ".join(
-            f"{name} {current.weights[name]:.2f}->{w:.2f}" for name, w in model.weights.items()
+    name = current.dejavu_name()
+    if served is not None and added and name is not None:
+        model = model.reweighted(*served, component=name)
+        detail += (
+            f"; its weight refitted on {len(served[1])} served games: "
+            f"{current.weights[name]:.2f} -> {model.weights[name]:.2f}"
         )
     if added == 0:
         return StepResult(Step.UPDATE_DEJAVU, detail, metrics={"games_added": 0}, status="not_due")

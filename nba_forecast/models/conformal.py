@@ -8,6 +8,10 @@
 * Online adaptive (ACI, Gibbs and Candes 2021): after each outcome,
   alpha_t+1 = alpha_t + gamma * (alpha - miss_t), and the new score joins the calibration set.
 
+* Normalised (locally weighted, Lei et al. 2018): with a per-game scale s(x) the score is
+  |y - f| / s(x) and the interval f +- q * s(x); the guarantee is the same (the scale is
+  fitted on other games than the calibration ones). ``GameStateScale`` is such an s(x).
+
 ``AbsoluteResidualConformal`` works on outcomes and forecasts, not on a forecaster:
 ``conformalize(y_true, y_pred)`` (calibration games, oldest first), ``interval(y_pred)``,
 online ``update(y_true, y_pred)``. ``HalftimeEnsemble`` holds one as its interval and gives
@@ -52,15 +56,17 @@ class AbsoluteResidualConformal:
         self.gamma = gamma
         self.max_scores = max_scores
 
-    def conformalize(self, y_true: ArrayLike, y_pred: ArrayLike) -> Self:
-        """Calibrate on games in time order (oldest first)."""
+    def conformalize(
+        self, y_true: ArrayLike, y_pred: ArrayLike, scale: ArrayLike | None = None
+    ) -> Self:
+        """Calibrate on games in time order (oldest first); ``scale``: each game's s(x)."""
         y = np.asarray(y_true, dtype=np.float64)
         f = np.asarray(y_pred, dtype=np.float64)
         if y.ndim != 1 or y.shape != f.shape or len(y) == 0:
             raise ValueError(f"need equal, non-empty 1-d arrays, got {y.shape} and {f.shape}")
         if not (np.isfinite(y).all() and np.isfinite(f).all()):
             raise ValueError("calibration values must be finite")
-        self.scores_ = np.abs(y - f)[-self.max_scores :]
+        self.scores_ = (np.abs(y - f) / _scales(scale, len(y)))[-self.max_scores :]
         self.alpha_t_ = self.alpha
         self.n_updates_ = 0
         self.misses_ = 0
@@ -93,22 +99,25 @@ class AbsoluteResidualConformal:
         position = int(np.searchsorted(cumulative, 1 - alpha, side="left"))
         return float("inf") if position >= n else float(scores[order][position])
 
-    def interval(self, y_pred: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def interval(
+        self, y_pred: ArrayLike, scale: ArrayLike | None = None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         f = np.asarray(y_pred, dtype=np.float64)
-        width = self.half_width(finite=True)
+        width = self.half_width(finite=True) * _scales(scale, f.size).reshape(f.shape)
         return f - width, f + width
 
-    def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> Self:
+    def update(self, y_true: ArrayLike, y_pred: ArrayLike, scale: ArrayLike | None = None) -> Self:
         """Online step(s), in time order: adapt alpha_t to recent misses, keep the score."""
         self._require_calibrated()
         ys = np.atleast_1d(np.asarray(y_true, dtype=np.float64))
         fs = np.atleast_1d(np.asarray(y_pred, dtype=np.float64))
         if ys.shape != fs.shape or not (np.isfinite(ys).all() and np.isfinite(fs).all()):
             raise ValueError("update needs finite y_true and y_pred of equal length")
-        for y, f in zip(ys, fs, strict=True):
-            miss = abs(y - f) > self.half_width(finite=True)
+        scores = np.abs(ys - fs) / _scales(scale, len(ys))
+        for score in scores:
+            miss = score > self.half_width(finite=True)
             self.alpha_t_ += self.gamma * (self.alpha - float(miss))
-            self.scores_ = np.append(self.scores_, abs(y - f))[-self.max_scores :]
+            self.scores_ = np.append(self.scores_, score)[-self.max_scores :]
             self.n_updates_ += 1
             self.misses_ += int(miss)
         return self
@@ -144,3 +153,66 @@ class AbsoluteResidualConformal:
         meta = read_meta(directory, cls, CONFORMAL_FILE)
         with np.load(directory / "conformal_scores.npz", allow_pickle=False) as arrays:
             return cls.from_state(meta, dict(arrays))
+
+
+def _scales(scale: ArrayLike | None, n: int) -> NDArray[np.float64]:
+    """Per-game scales (ones when None), checked: finite and positive."""
+    if scale is None:
+        return np.ones(n)
+    s = np.atleast_1d(np.asarray(scale, dtype=np.float64)).ravel()
+    if s.shape != (n,) or not np.isfinite(s).all() or (s <= 0).any():
+        raise ValueError(f"scale must hold {n} finite positive numbers, got {s[:5]}...")
+    return s
+
+
+class GameStateScale:
+    """s(x) for normalised conformal intervals: how wide a game's interval should be relative
+    to a typical game's, from its state at 6:00 Q2 (``FEATURES``). A linear model of the
+    absolute residual, floored at ``floor`` times the median prediction and divided by that
+    median, so s = 1 is a typical game. Fitted on games that are not calibration games."""
+
+    FEATURES = ("|m_18|", "path volatility", "|team strength|")
+
+    def __init__(self, floor: float = 0.5) -> None:
+        if not 0 < floor <= 1:
+            raise ValueError("floor must be in (0, 1]")
+        self.floor = floor
+
+    @staticmethod
+    def features(X: ArrayLike) -> NDArray[np.float64]:
+        """Intercept, |m_18|, mean |minute-to-minute margin change| over m_0..m_18, and
+        |pre-game strength difference| (0 when the rows have no pre-game features)."""
+        X_ = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        path = X_[:, :19]
+        strength = np.abs(X_[:, 19]) if X_.shape[1] > 19 else np.zeros(len(X_))
+        return np.column_stack(
+            [np.ones(len(X_)), np.abs(path[:, 18]), np.abs(np.diff(path, axis=1)).mean(1), strength]
+        )
+
+    def fit(self, X: ArrayLike, abs_residuals: ArrayLike) -> Self:
+        Z = self.features(X)
+        r = np.asarray(abs_residuals, dtype=np.float64)
+        if r.shape != (len(Z),) or len(r) < 2 * Z.shape[1] or not np.isfinite(r).all():
+            raise ValueError(f"need one finite residual per row and >= {2 * Z.shape[1]} rows")
+        self.coef_, *_ = np.linalg.lstsq(Z, np.abs(r), rcond=None)
+        raw = Z @ self.coef_
+        self.median_ = float(np.median(raw))
+        if not self.median_ > 0:
+            raise ValueError("the fitted scale is not positive for a typical game")
+        return self
+
+    def __call__(self, X: ArrayLike) -> NDArray[np.float64]:
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("GameStateScale: call fit first")
+        raw = self.features(X) @ self.coef_
+        return np.maximum(raw, self.floor * self.median_) / self.median_
+
+    def state(self) -> dict[str, Any]:
+        return {"floor": self.floor, "coef": [float(c) for c in self.coef_], "median": self.median_}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        model = cls(float(state["floor"]))
+        model.coef_ = np.asarray(state["coef"], dtype=np.float64)
+        model.median_ = float(state["median"])
+        return model

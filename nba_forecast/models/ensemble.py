@@ -2,14 +2,11 @@
 
 Components are fitted on the training games; their weights (non-negative, summing to 1) by
 least squares on the validation games; the interval from the ensemble's absolute residuals on
-the calibration games. Saved as a directory: ``ensemble.json`` (names, weights, parameters),
-``components/<name>/`` (each component's own directory) and the conformal state.
-
-A fitted ensemble changes only into a copy: ``with_conformal``, ``recalibrated``,
-``with_analog_games`` and ``refit_weights`` return a new ensemble and leave the original's
-forecasts and intervals bit for bit as they were (only the online ``update`` of the interval
-works in place).
-"""
+the calibration games, normalised by a game-state scale (``GameStateScale``) when one,
+fitted on the validation games, gives a lower Winkler score on held-out validation games
+than one width for every game (else the interval is the same width for every game). Saved
+as a directory: ``ensemble.json`` (names, weights, parameters, the interval scale),
+``components/<name>/`` (each component's own directory) and the conformal state."""
 
 from __future__ import annotations
 
@@ -33,7 +30,7 @@ from nba_forecast.models.base import (
     write_meta,
 )
 from nba_forecast.models.baselines import DampedPersistence, LinearForecaster, Persistence
-from nba_forecast.models.conformal import AbsoluteResidualConformal
+from nba_forecast.models.conformal import AbsoluteResidualConformal, GameStateScale
 from nba_forecast.models.dejavu import Dejavu
 from nba_forecast.models.lstm import LSTMForecaster
 
@@ -52,6 +49,7 @@ class EnsemblePrediction:
     lower: NDArray[np.float64]
     upper: NDArray[np.float64]
     components: dict[str, NDArray[np.float64]]
+    scale: NDArray[np.float64]  # each game's interval scale s(x) (1: a typical game)
 
 
 def default_components(random_state: int = 0) -> dict[str, Any]:
@@ -75,6 +73,11 @@ def simplex_least_squares(predictions: NDArray[np.float64], y: NDArray[np.float6
     )
     weights = np.clip(result.x, 0.0, None)
     return weights / weights.sum()
+
+
+def _winkler(y: NDArray, lower: NDArray, upper: NDArray, alpha: float) -> float:
+    miss = np.clip(lower - y, 0.0, None) + np.clip(y - upper, 0.0, None)
+    return float(np.mean(upper - lower + (2.0 / alpha) * miss))
 
 
 class HalftimeEnsemble:
@@ -120,7 +123,39 @@ class HalftimeEnsemble:
                 model.fit(X_, y_, X_val=X_v, y_val=y_v, info=info)
         self.weights_ = self._validation_weights(X_v, y_v)
         self.n_features_in_ = X_.shape[1]
+        self.scale_ = self._state_scale(X_v, y_v)
         return self
+
+    def _state_scale(self, X_val: NDArray[np.float64], y_val: NDArray[np.float64]) -> Any:
+        """A ``GameStateScale`` fitted on the validation games if, fitted and calibrated on
+        their first half, it beats one width for all games on the second half (Winkler
+        score); else None."""
+        f = self._point(X_val)
+        half = len(y_val) // 2
+        try:
+            trial = GameStateScale().fit(X_val[:half], np.abs(y_val[:half] - f[:half]))
+        except ValueError:
+            return None
+        scores = {}
+        for name, scale in (("constant", None), ("state", trial)):
+            conformal = AbsoluteResidualConformal(self.alpha).conformalize(
+                y_val[:half], f[:half], None if scale is None else scale(X_val[:half])
+            )
+            lower, upper = conformal.interval(
+                f[half:], None if scale is None else scale(X_val[half:])
+            )
+            scores[name] = _winkler(y_val[half:], lower, upper, self.alpha)
+        logger.info("interval scale: Winkler %s", {k: round(v, 3) for k, v in scores.items()})
+        if scores["state"] >= scores["constant"]:
+            return None
+        return GameStateScale().fit(X_val, np.abs(y_val - f))
+
+    def interval_scale(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Each row's interval scale s(x): ones when the intervals do not depend on the
+        game's state."""
+        X_ = check_margins(X, n_columns=self.n_features_in_)
+        scale = getattr(self, "scale_", None)
+        return np.ones(len(X_)) if scale is None else np.asarray(scale(X_), dtype=np.float64)
 
     def _validation_weights(
         self, X_val: NDArray[np.float64], y_val: NDArray[np.float64]
@@ -135,7 +170,7 @@ class HalftimeEnsemble:
         y_ = check_target(y_cal, len(X_))
         self.conformal_ = AbsoluteResidualConformal(
             self.alpha, half_life=self.conformal_half_life, gamma=self.gamma
-        ).conformalize(y_, self._point(X_))
+        ).conformalize(y_, self._point(X_), self.interval_scale(X_))
         return self
 
     def component_forecasts(self, X: ArrayLike) -> dict[str, NDArray[np.float64]]:
@@ -152,14 +187,15 @@ class HalftimeEnsemble:
         self._require("conformal_", "conformalize")
         parts = self.component_forecasts(X)
         forecast = self._combine(parts)
-        lower, upper = self.conformal_.interval(forecast)
-        return EnsemblePrediction(forecast, lower, upper, parts)
+        scale = self.interval_scale(X)
+        lower, upper = self.conformal_.interval(forecast, scale)
+        return EnsemblePrediction(forecast, lower, upper, parts, scale)
 
     def analogs(self, X: ArrayLike, n_analogs: int = 5) -> pd.DataFrame | None:
         """Dejavu's ``n_analogs`` closest historical games to each query (see
         ``Dejavu.analogs``); None when the ensemble has no Dejavu component."""
         self._require("weights_", "fit")
-        name = self._dejavu_name()
+        name = self.dejavu_name()
         if name is None:
             return None
         X_ = check_margins(X, n_columns=self.n_features_in_)
@@ -169,13 +205,13 @@ class HalftimeEnsemble:
     def analog_records(self, X: ArrayLike, n_analogs: int = 5) -> list[dict[str, Any]]:
         """``analogs`` of one query as plain dicts ([] without a Dejavu component)."""
         self._require("weights_", "fit")
-        name = self._dejavu_name()
+        name = self.dejavu_name()
         if name is None:
             return []
         records: list[dict[str, Any]] = self.components[name].analog_records(X, n_analogs)
         return records
 
-    def _dejavu_name(self) -> str | None:
+    def dejavu_name(self) -> str | None:
         return next((n for n, m in self.components.items() if isinstance(m, Dejavu)), None)
 
     def _combine(self, parts: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
@@ -184,10 +220,11 @@ class HalftimeEnsemble:
     def _point(self, X: ArrayLike) -> NDArray[np.float64]:
         return self._combine(self.component_forecasts(X))
 
-    def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> Self:
-        """Online interval adaptation (ACI) with new outcomes."""
+    def update(self, y_true: ArrayLike, y_pred: ArrayLike, scale: ArrayLike | None = None) -> Self:
+        """Online interval adaptation (ACI) with new outcomes, the forecasts served for them
+        and their interval scales (``EnsemblePrediction.scale``; ones when None)."""
         self._require("conformal_", "conformalize")
-        self.conformal_.update(y_true, y_pred)
+        self.conformal_.update(y_true, y_pred, scale)
         return self
 
     def carry_online_state(self, previous: HalftimeEnsemble) -> Self:
@@ -217,17 +254,22 @@ class HalftimeEnsemble:
         return twin
 
     def recalibrated(
-        self, y_true: ArrayLike, y_pred: ArrayLike, *, half_life: float | None = 500.0
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        *,
+        half_life: float | None = 500.0,
+        scale: ArrayLike | None = None,
     ) -> Self:
         """A copy whose interval is calibrated on recent outcomes ``y_true`` and the forecasts
-        ``y_pred`` served for them (oldest first): absolute residuals, recency-weighted with
-        ``half_life`` games; alpha, gamma and max_scores kept, the online adaptive state
-        (alpha_t) carried forward."""
+        ``y_pred`` served for them (oldest first) with their interval scales: absolute
+        residuals, recency-weighted with ``half_life`` games; alpha, gamma and max_scores
+        kept, the online adaptive state (alpha_t) carried forward."""
         self._require("conformal_", "conformalize")
         old = self.conformal_
         new = AbsoluteResidualConformal(
             old.alpha, half_life=half_life, gamma=old.gamma, max_scores=old.max_scores
-        ).conformalize(y_true, y_pred)
+        ).conformalize(y_true, y_pred, scale)
         new.alpha_t_ = old.alpha_t_
         logger.info(
             "recalibrated on %d outcomes: half-width %.2f -> %.2f",
@@ -242,7 +284,7 @@ class HalftimeEnsemble:
         game_id, game_date, home_team, away_team), and how many were added: games already in
         the database are skipped; Dejavu's sliding window applies."""
         self._require("weights_", "fit")
-        name = self._dejavu_name()
+        name = self.dejavu_name()
         if name is None:
             raise ValueError(
                 f"the ensemble has no Dejavu component (it has {list(self.components)}): "
@@ -263,9 +305,12 @@ class HalftimeEnsemble:
         twin.weights_ = twin._validation_weights(X_v, y_v)
         return twin
 
-    def reweighted(self, component_forecasts: ArrayLike, y: ArrayLike) -> Self:
-        """A copy with the weights refitted on forecasts the components already made, one
-        column per component in the ensemble's order (e.g. as served, so out of sample)."""
+    def reweighted(self, component_forecasts: ArrayLike, y: ArrayLike, component: str) -> Self:
+        """A copy in which ``component``'s weight is refitted (least squares on [0, 1]) and
+        the others keep their proportions, on forecasts the components already made (one
+        column per component in the ensemble's order; e.g. as served, so out of sample).
+        Refitting one share, not all, keeps collinear components from trading weight on
+        noise."""
         self._require("weights_", "fit")
         P = np.asarray(component_forecasts, dtype=np.float64)
         y_ = check_target(y, len(P))
@@ -274,14 +319,27 @@ class HalftimeEnsemble:
                 f"need finite forecasts of the {len(self.components)} components, one column "
                 f"each, got shape {P.shape}"
             )
+        names = list(self.components)
+        if component not in names:
+            raise ValueError(f"no component {component!r}; the ensemble has {names}")
+        k = names.index(component)
+        rest = np.delete(self.weights_, k)
+        if rest.sum() <= 0:
+            return self.copy()  # the component is all there is: nothing to share
+        rest = rest / rest.sum()
+        base = np.delete(P, k, axis=1) @ rest
+        step = P[:, k] - base
+        denominator = float(step @ step)
+        share = 0.0 if denominator == 0 else float(np.clip(step @ (y_ - base) / denominator, 0, 1))
         twin = self.copy()
-        twin.weights_ = simplex_least_squares(P, y_)
+        twin.weights_ = np.insert(rest * (1 - share), k, share)
         return twin
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
         self._require("conformal_", "conformalize")
         directory.mkdir(parents=True, exist_ok=True)
+        scale = getattr(self, "scale_", None)
         for name, model in self.components.items():
             model.save(directory / "components" / name)
         fields = {
@@ -294,6 +352,7 @@ class HalftimeEnsemble:
             "components": [[name, type(m).__name__] for name, m in self.components.items()],
             "weights": [float(w) for w in self.weights_],
             "n_features_in": self.n_features_in_,
+            "interval_scale": None if scale is None else scale.state(),
         }
         write_meta(directory, self, fields, ENSEMBLE_FILE)
         self.conformal_.save(directory)
@@ -310,5 +369,7 @@ class HalftimeEnsemble:
         model = cls(components, **meta["params"])
         model.weights_ = np.array(meta["weights"], dtype=np.float64)
         model.n_features_in_ = int(meta["n_features_in"])
+        scale = meta.get("interval_scale")  # absent in versions saved before it existed
+        model.scale_ = None if scale is None else GameStateScale.from_state(scale)
         model.conformal_ = AbsoluteResidualConformal.load(directory)
         return model

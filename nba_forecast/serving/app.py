@@ -365,6 +365,7 @@ def _as_served(record: PredictionRecord) -> Forecast:
         record.arm,
         None,
         record.latency_ms,
+        1.0 if record.scale is None else record.scale,
     )
 
 
@@ -475,7 +476,13 @@ def _apply_update(
             # /v1/predict forecast this game first: that forecast stands, and gets its outcome
             X = engine.row([float(m) for m in game.margins(18)], game.home_team, game.away_team)
             game.forecast = _body(_as_served(logged_before))
-            game.scored = [(logged_before.model_version, logged_before.forecast)]
+            game.scored = [
+                (
+                    logged_before.model_version,
+                    logged_before.forecast,
+                    1.0 if logged_before.scale is None else logged_before.scale,
+                )
+            ]
             game.forecast_inputs = logged_before.inputs
             if inputs_digest(X) != logged_before.inputs:
                 game.note = (
@@ -487,7 +494,7 @@ def _apply_update(
             scored = engine.score(game_id, X)
             records = engine.records(game_id, scored, inputs_digest(X))
             game.forecast = _body(scored[0])
-            game.scored = [(f.model_version, f.forecast) for f in scored]
+            game.scored = [(f.model_version, f.forecast, f.scale) for f in scored]
             game.forecast_inputs = records[0].inputs
         outcome = None
         if game.outcome_due:

@@ -5,6 +5,7 @@ online interval adaptation (ACI) from each outcome. The replay drives this same 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -33,6 +34,9 @@ class ForecastLog(Protocol):
     def record_outcomes(self, records: list[OutcomeRecord]) -> object: ...
 
 
+Scored = tuple[str, float, float]  # version, forecast, interval scale
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -50,6 +54,7 @@ class Forecast:
     arm: str
     fallback: str | None = None
     latency_ms: float = 0.0
+    scale: float = 1.0  # the interval's game-state scale (1: a typical game)
 
 
 @dataclass
@@ -65,7 +70,8 @@ class ForecastEngine:
     models: dict[str, HalftimeEnsemble] = field(default_factory=dict)
     routing: Routing | None = None
     fallbacks: dict[str, int] = field(default_factory=dict)
-    _pending: OrderedDict[str, list[tuple[str, float]]] = field(default_factory=OrderedDict)
+    # per game: (version, forecast, interval scale) of each version that scored it
+    _pending: OrderedDict[str, list[Scored]] = field(default_factory=OrderedDict)
     _checked: float = 0.0
     reload_error: str | None = None  # why the newest routing is not served (None: it is)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -125,8 +131,10 @@ class ForecastEngine:
         model = self.models[version]
         fallback: str | None = None
         analogs: list[dict[str, Any]] = []
+        scale = 1.0
         try:
             details = model.predict_details(X)
+            scale = float(details.scale[0])
             parts = {k: float(v[0]) for k, v in details.components.items()}
             forecast, lower, upper = (
                 float(details.forecast[0]),
@@ -136,12 +144,16 @@ class ForecastEngine:
             analogs = model.analog_records(X, 5) if self.explain else []
         except Exception as error:  # a broken component must not break the request
             forecast, parts, fallback = self._degraded(model, X, error)
-            half = model.conformal_.half_width(finite=True)
+            with contextlib.suppress(Exception):  # the scale, too, may be what broke
+                scale = float(model.interval_scale(X)[0])
+            half = model.conformal_.half_width(finite=True) * scale
             lower, upper = forecast - half, forecast + half
             kind = fallback.split(":")[0]
             self.fallbacks[kind] = self.fallbacks.get(kind, 0) + 1
         latency = (time.perf_counter() - start) * 1000
-        return Forecast(forecast, lower, upper, parts, analogs, version, arm, fallback, latency)
+        return Forecast(
+            forecast, lower, upper, parts, analogs, version, arm, fallback, latency, scale
+        )
 
     @staticmethod
     def _degraded(
@@ -202,7 +214,7 @@ class ForecastEngine:
         return scored[0]
 
     def _remember(self, game_id: str, scored: list[Forecast]) -> None:
-        self._pending[game_id] = [(f.model_version, f.forecast) for f in scored]
+        self._pending[game_id] = [(f.model_version, f.forecast, f.scale) for f in scored]
         while len(self._pending) > PENDING_GAMES:
             self._pending.popitem(last=False)
 
@@ -224,6 +236,7 @@ class ForecastEngine:
             components=f.components,
             latency_ms=f.latency_ms,
             inputs=inputs,
+            scale=f.scale,
         )
 
     def record_outcome(self, game_id: str, actual: float) -> object:
@@ -233,19 +246,21 @@ class ForecastEngine:
         self.adapt(self._pending.pop(game_id, []), actual)
         return stored
 
-    def update_interval(self, version: str, actual: list[float], forecast: list[float]) -> None:
+    def update_interval(
+        self, version: str, actual: list[float], forecast: list[float], scale: list[float]
+    ) -> None:
         """Online interval steps for one loaded version (outcomes in time order)."""
         with self._lock:
-            self.models[version].update(actual, forecast)
+            self.models[version].update(actual, forecast, scale)
 
-    def adapt(self, scored: list[tuple[str, float]], actual: float) -> None:
-        """Adapt the interval of each (version, forecast) that scored a game to its outcome
-        (ACI), for the versions still loaded."""
+    def adapt(self, scored: list[Scored], actual: float) -> None:
+        """Adapt the interval of each (version, forecast, scale) that scored a game to its
+        outcome (ACI), for the versions still loaded."""
         if self.online_intervals:
             with self._lock:
-                for version, forecast in scored:
+                for version, forecast, scale in scored:
                     if version in self.models:
-                        self.models[version].update([actual], [forecast])
+                        self.models[version].update([actual], [forecast], [scale])
 
 
 def inputs_digest(X: np.ndarray) -> str:

@@ -45,7 +45,8 @@ class LiveGame:
     away_team: str | None = None
     points: list[tuple[int, int, int, int]] = field(default_factory=list)  # period, s, h, a
     forecast: dict[str, Any] | None = None  # the response served at 6:00 Q2
-    scored: list[tuple[str, float]] = field(default_factory=list)  # (version, forecast) logged
+    # (version, forecast, interval scale) of each logged forecast
+    scored: list[tuple[str, float, float]] = field(default_factory=list)
     forecast_inputs: str | None = None  # the digest of the model inputs it was made from
     outcome: float | None = None  # the halftime margin, once logged
     note: str | None = None  # why the game has no forecast or outcome
@@ -193,7 +194,7 @@ class LiveGame:
             away_team=data.get("away_team"),
             points=[tuple(p) for p in data.get("points", [])],
             forecast=data.get("forecast"),
-            scored=[(str(v), float(f)) for v, f in data.get("scored", [])],
+            scored=[_scored(item) for item in data.get("scored", [])],
             forecast_inputs=data.get("forecast_inputs"),
             outcome=data.get("outcome"),
             note=data.get("note"),
@@ -206,3 +207,9 @@ def _contradiction(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -
     0:00 of Q2 come before 12:00 of Q3)."""
     first, second = sorted((a, b), key=lambda p: (p[1], p[0], p[2] + p[3]))
     return check_scores(first[1:], second[1:])
+
+
+def _scored(item: list[object]) -> tuple[str, float, float]:
+    """(version, forecast, scale); games saved before intervals had a scale hold no scale."""
+    version, forecast, *rest = item
+    return str(version), float(forecast), float(rest[0]) if rest else 1.0  # type: ignore[arg-type]

@@ -55,7 +55,10 @@ class LoggedIntervals:
                 if not rows:
                     break
                 engine.update_interval(
-                    version, [r.actual for r in rows], [r.forecast for r in rows]
+                    version,
+                    [r.actual for r in rows],
+                    [r.forecast for r in rows],
+                    [1.0 if r.scale is None else r.scale for r in rows],  # older rows: none
                 )
                 last = rows[-1]
                 self._cursor[version] = (stored_utc(last.recorded_at), last.game_id)
@@ -72,7 +75,7 @@ class LoggedIntervals:
             at, game = cursor
             conditions.append(or_(o.recorded_at > at, and_(o.recorded_at == at, o.game_id > game)))
         query = (
-            select(o.game_id, o.actual, o.recorded_at, p.forecast)
+            select(o.game_id, o.actual, o.recorded_at, p.forecast, p.scale)
             .join(predictions, p.game_id == o.game_id)
             .where(*conditions, p.as_of_minute == 18)
             .order_by(o.recorded_at, o.game_id)

@@ -79,6 +79,7 @@ class PredictionRecord:
     components: dict[str, float] = field(default_factory=dict)
     latency_ms: float = 0.0
     inputs: str | None = None  # digest of the model inputs (a repeat is recognised)
+    scale: float | None = None  # the interval's game-state scale (online updates need it)
 
     def row(self) -> dict[str, Any]:
         if not self.game_id or not self.model_version:
@@ -100,6 +101,9 @@ class PredictionRecord:
         components = {
             str(k): _finite(f"component {k}", v, self.game_id) for k, v in self.components.items()
         }
+        scale = None if self.scale is None else _finite("scale", self.scale, self.game_id)
+        if scale is not None and scale <= 0:
+            raise InvalidRecord(f"game {self.game_id}: interval scale {scale} is not positive")
         return {
             **values,
             "game_id": self.game_id,
@@ -109,6 +113,7 @@ class PredictionRecord:
             "arm": self.arm,
             "components": json.dumps(components, sort_keys=True),
             "inputs": self.inputs,
+            "scale": scale,
         }
 
     @property
@@ -361,6 +366,7 @@ class PredictionLog:
                     json.loads(row["components"]),
                     row["latency_ms"],
                     row["inputs"],
+                    row["scale"],
                 )
         return found
 

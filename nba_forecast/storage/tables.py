@@ -36,6 +36,7 @@ predictions = Table(
     Column("components", Text, nullable=False),  # JSON: component name -> forecast
     Column("latency_ms", Float, nullable=False),
     Column("inputs", String(64), nullable=True),  # digest of the request's model inputs
+    Column("scale", Float, nullable=True),  # the interval's game-state scale s(x)
     # one forecast per game, minute, version and arm: writing it twice stores it once
     UniqueConstraint("game_id", "as_of_minute", "model_version", "arm", name="uq_prediction"),
     Index("ix_predictions_predicted_at", "predicted_at"),

@@ -141,7 +141,14 @@ def test_policy_chains() -> None:
     assert policy.chain(Step.RETRAIN) == (Step.VALIDATE, Step.REGISTER, Step.START_ROLLOUT)
     assert policy.chain(Step.UPDATE_DEJAVU) == (Step.START_ROLLOUT,)
     assert policy.chain(Step.RECALIBRATE) == (Step.ROLL_FORWARD,)
-    assert policy.blocked_by_rollout(Step.RETRAIN) and not policy.blocked_by_rollout(Step.MONITOR)
+    # the weekly analog update waits for a running A/B test; retraining never does
+    assert policy.blocked_by_rollout(Step.UPDATE_DEJAVU)
+    assert not policy.blocked_by_rollout(Step.RETRAIN)
+    assert not policy.blocked_by_rollout(Step.MONITOR)
+    assert policy.supersedes("retrain", "update_dejavu")
+    assert not policy.supersedes("retrain", "retrain")
+    assert not policy.supersedes("update_dejavu", "retrain")
+    assert not policy.supersedes("", "update_dejavu")  # unknown makers rank lowest
     cautious = Policy(follow_ups={Step.RECALIBRATE: FollowUp.CANDIDATE})
     assert cautious.chain(Step.RECALIBRATE) == ()
     with pytest.raises(KeyError, match="makes no version"):
@@ -152,7 +159,6 @@ def test_cadence_table() -> None:
     assert [c.step for c in CADENCES] == [
         "monitor",
         "decide_rollout",
-        "recalibrate",
         "update_dejavu",
         "retrain",
     ]
@@ -162,12 +168,11 @@ def test_cadence_table() -> None:
     assert due_steps(monday - dt.timedelta(days=1), monday) == [
         "monitor",
         "decide_rollout",
-        "recalibrate",
         "update_dejavu",
     ]
     assert due_steps(
         dt.datetime(2026, 11, 30, 23, tzinfo=dt.UTC), dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
-    ) == ["monitor", "decide_rollout", "recalibrate", "retrain"]
+    ) == ["monitor", "decide_rollout", "retrain"]
     assert due_steps(monday, monday + dt.timedelta(minutes=5)) == []
     with pytest.raises(KeyError, match="no cadence"):
         cadence("deploy")
