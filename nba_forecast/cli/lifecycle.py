@@ -223,6 +223,13 @@ def rollout_command(
         str | None,
         typer.Option(help="status: also ask this server (URL) what it serves, and compare"),
     ] = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            help="start: first compare the candidate's forecasts with production's on recent "
+            "games; equal ones are rolled forward as a data refresh (--no-compare: A/B anyway)"
+        ),
+    ] = True,
 ) -> None:
     """A/B rollout: start one, decide from the logged paired forecasts, or show it (status:
     the routing in git, the registry's aliases and the server's, and whether they agree)."""
@@ -237,7 +244,13 @@ def rollout_command(
     ctx = context(repo=repo, env=env)
     if action == "start":
         run_cli_step(
-            Step.START_ROLLOUT, as_of, ctx=ctx, candidate=candidate, share=share, report=report_text
+            Step.START_ROLLOUT,
+            as_of,
+            ctx=ctx,
+            candidate=candidate,
+            share=share,
+            report=report_text,
+            compare=compare,
         )
     elif action == "decide":
         run_cli_step(Step.DECIDE_ROLLOUT, as_of, ctx=ctx)

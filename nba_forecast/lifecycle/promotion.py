@@ -87,11 +87,12 @@ def start_rollout(
     candidate: str = "candidate",
     share: float | None = None,
     report: str = "",
+    compare: bool = True,
 ) -> StepResult:
     """Begin an A/B test of ``candidate`` against production at ``share`` of the games, as
     the policy says: a candidate that forecasts like production is rolled forward as a data
-    refresh; while another test runs, a candidate of a higher-ranked step supersedes it and
-    any other waits in the queue."""
+    refresh (unless not ``compare``); while another test runs, a candidate of a higher-ranked
+    step supersedes it and any other waits in the queue."""
     production = ctx.registry.resolve("production")
     challenger = ctx.registry.resolve(candidate)
     if challenger == production:
@@ -111,7 +112,7 @@ def start_rollout(
             f"games, challenger {live.mean_difference:+.3f} points per game so far",
         )
         _save(ctx, live, f"A/B superseded: {live.challenger} {live.reason}")
-    return _begin(ctx, as_of, production, challenger, share, report, superseded=live)
+    return _begin(ctx, as_of, production, challenger, share, report, live, compare)
 
 
 def _made_by(ctx: Context, version: str) -> str:
@@ -126,9 +127,10 @@ def _begin(
     share: float | None,
     report: str,
     superseded: Rollout | None = None,
+    compare: bool = True,
 ) -> StepResult:
     """The A/B test of ``challenger``, unless its forecasts equal production's."""
-    comparison = compare_with_production(ctx, as_of, challenger, production)
+    comparison = compare_with_production(ctx, as_of, challenger, production) if compare else None
     ended: tuple[StepResult, ...] = ()
     if superseded is not None:
         ended = (
@@ -136,7 +138,7 @@ def _begin(
                 Step.START_ROLLOUT, superseded.reason, superseded.challenger, event="superseded"
             ),
         )
-    if comparison.equivalent:
+    if comparison is not None and comparison.equivalent:
         moved = roll_forward(
             ctx, as_of, version=challenger, reason=f"data refresh: {comparison.describe()}"
         )
@@ -160,11 +162,12 @@ def _begin(
     )
     message = f"A/B start: {challenger} at {state.share_b:.0%} against {production}"
     _save(ctx, state, message + (f"\n\n{report}" if report else ""))
+    compared = "not compared" if comparison is None else comparison.describe()
     return StepResult(
         Step.START_ROLLOUT,
-        f"{message}; {comparison.describe()}",
+        f"{message}; {compared}",
         challenger,
-        {"share": state.share_b, **comparison.as_metrics()},
+        {"share": state.share_b, **(comparison.as_metrics() if comparison else {})},
         state,
         then=ended,
     )

@@ -27,6 +27,8 @@ from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import sparse
+from scipy.optimize import linprog
 
 from nba_forecast.models.base import NotFittedError, read_meta, write_meta
 
@@ -167,15 +169,23 @@ def _scales(scale: ArrayLike | None, n: int) -> NDArray[np.float64]:
 
 class GameStateScale:
     """s(x) for normalised conformal intervals: how wide a game's interval should be relative
-    to a typical game's, from its state at 6:00 Q2 (``FEATURES``). A linear model of the
-    absolute residual, floored at ``floor`` times the median prediction and divided by that
-    median, so s = 1 is a typical game. Fitted on games that are not calibration games."""
+    to a typical game's, from its state at 6:00 Q2 (``FEATURES``). A linear quantile
+    regression of the absolute residual at the interval's level (so the normalised scores
+    have the same upper quantile in calm and wild games), floored at ``floor`` times its
+    median; then, in each of ``BINS`` equal-count bins of that prediction, a factor that
+    makes the bin's normalised scores reach the same quantile (a line cannot follow the
+    curve at the ends); divided by the median, so s = 1 is a typical game. Fitted on games
+    that are not calibration games."""
 
     FEATURES = ("|m_18|", "path volatility", "|team strength|")
+    BINS = 5
 
-    def __init__(self, floor: float = 0.5) -> None:
+    def __init__(self, level: float = 0.95, floor: float = 0.25) -> None:
+        if not 0 < level < 1:
+            raise ValueError("level must be in (0, 1)")
         if not 0 < floor <= 1:
             raise ValueError("floor must be in (0, 1]")
+        self.level = level
         self.floor = floor
 
     @staticmethod
@@ -194,25 +204,62 @@ class GameStateScale:
         r = np.asarray(abs_residuals, dtype=np.float64)
         if r.shape != (len(Z),) or len(r) < 2 * Z.shape[1] or not np.isfinite(r).all():
             raise ValueError(f"need one finite residual per row and >= {2 * Z.shape[1]} rows")
-        self.coef_, *_ = np.linalg.lstsq(Z, np.abs(r), rcond=None)
-        raw = Z @ self.coef_
-        self.median_ = float(np.median(raw))
-        if not self.median_ > 0:
+        self.coef_ = _quantile_regression(Z, np.abs(r), self.level)
+        self.floor_ = self.floor * float(np.median(Z @ self.coef_))
+        if not self.floor_ > 0:
             raise ValueError("the fitted scale is not positive for a typical game")
+        raw = np.maximum(Z @ self.coef_, self.floor_)
+        self.edges_ = np.quantile(raw, np.arange(1, self.BINS) / self.BINS)
+        ratio = np.abs(r) / raw
+        overall = float(np.quantile(ratio, self.level))
+        bins = np.searchsorted(self.edges_, raw)
+        self.factors_ = np.array(
+            [
+                float(np.quantile(ratio[bins == b], self.level)) / overall if overall > 0 else 1.0
+                for b in range(self.BINS)
+            ]
+        )
+        self.median_ = 1.0
+        self.median_ = float(np.median(self(X)))
         return self
 
     def __call__(self, X: ArrayLike) -> NDArray[np.float64]:
         if not hasattr(self, "coef_"):
             raise NotFittedError("GameStateScale: call fit first")
-        raw = self.features(X) @ self.coef_
-        return np.maximum(raw, self.floor * self.median_) / self.median_
+        raw = np.maximum(self.features(X) @ self.coef_, self.floor_)
+        factor = self.factors_[np.searchsorted(self.edges_, raw)]
+        return np.asarray(np.maximum(raw * factor, self.floor_) / self.median_, dtype=np.float64)
 
     def state(self) -> dict[str, Any]:
-        return {"floor": self.floor, "coef": [float(c) for c in self.coef_], "median": self.median_}
+        return {
+            "level": self.level,
+            "floor": self.floor,
+            "coef": [float(c) for c in self.coef_],
+            "floor_value": self.floor_,
+            "edges": [float(e) for e in self.edges_],
+            "factors": [float(f) for f in self.factors_],
+            "median": self.median_,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
-        model = cls(float(state["floor"]))
+        model = cls(float(state["level"]), float(state["floor"]))
         model.coef_ = np.asarray(state["coef"], dtype=np.float64)
+        model.floor_ = float(state["floor_value"])
+        model.edges_ = np.asarray(state["edges"], dtype=np.float64)
+        model.factors_ = np.asarray(state["factors"], dtype=np.float64)
         model.median_ = float(state["median"])
         return model
+
+
+def _quantile_regression(Z: NDArray[np.float64], y: NDArray[np.float64], level: float) -> NDArray:
+    """Linear quantile regression (pinball loss) as a linear program:
+    min level * sum(u) + (1 - level) * sum(v) with Z b + u - v = y, u, v >= 0."""
+    n, k = Z.shape
+    cost = np.concatenate([np.zeros(k), np.full(n, level), np.full(n, 1 - level)])
+    equality = sparse.hstack([sparse.csr_matrix(Z), sparse.eye(n), -sparse.eye(n)])
+    bounds = [(None, None)] * k + [(0, None)] * (2 * n)
+    result = linprog(cost, A_eq=equality, b_eq=y, bounds=bounds, method="highs")
+    if not result.success:
+        raise ValueError(f"the scale's quantile regression failed: {result.message}")
+    return np.asarray(result.x[:k], dtype=np.float64)

@@ -109,8 +109,15 @@ def test_an_outcome_needs_a_logged_forecast() -> None:
 
 def test_a_game_round_trips_through_json() -> None:
     game = followed((1, 700, 2, 0), (2, 359, 40, 38))
-    game.forecast, game.scored = {"forecast": 1.5}, [("v1", 1.5)]
+    game.forecast, game.scored = {"forecast": 1.5}, [("v1", 1.5, 0.9)]
     assert LiveGame.from_json(game.to_json()) == game
+
+
+def test_a_game_saved_before_interval_scales_reads_scale_one() -> None:
+    game = followed((1, 700, 2, 0), (2, 359, 40, 38))
+    game.scored = [("v1", 1.5, 1.0)]
+    old = {**game.to_json(), "scored": [["v1", 1.5]]}
+    assert LiveGame.from_json(old).scored == [("v1", 1.5, 1.0)]
 
 
 @pytest.mark.parametrize(

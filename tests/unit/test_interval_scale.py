@@ -1,0 +1,153 @@
+"""Normalised conformal intervals (a game-state scale), the ensemble's choice of it, the
+refit of one component's share, and the offline comparison before an A/B test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nba_forecast.lifecycle.compare import compare_forecasts
+from nba_forecast.models.baselines import DampedPersistence, Persistence
+from nba_forecast.models.conformal import AbsoluteResidualConformal, GameStateScale
+from nba_forecast.models.ensemble import HalftimeEnsemble
+
+
+def games(n: int, *, seed: int, heteroscedastic: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Margin paths m_0..m_18 (+ 2 pre-game columns) and m_24 as a random walk: each game's
+    step size is its own (calm or wild) when ``heteroscedastic``, else the same for all."""
+    rng = np.random.default_rng(seed)
+    step = rng.uniform(0.5, 2.5, size=n) if heteroscedastic else np.full(n, 1.5)
+    walk = np.cumsum(rng.normal(0, 1, size=(n, 24)) * step[:, None], axis=1)
+    X = np.column_stack([np.zeros(n), walk[:, :18], rng.normal(0, 3, n), np.zeros(n)])
+    return X, walk[:, 23]
+
+
+def winkler(y: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    miss = np.clip(lower - y, 0, None) + np.clip(y - upper, 0, None)
+    return upper - lower + 40 * miss
+
+
+def test_a_game_state_scale_gives_coverage_in_every_width_quintile() -> None:
+    X_fit, y_fit = games(4000, seed=1, heteroscedastic=True)
+    X_cal, y_cal = games(4000, seed=2, heteroscedastic=True)
+    X, y = games(20000, seed=3, heteroscedastic=True)
+    f_fit, f_cal, f = X_fit[:, 18], X_cal[:, 18], X[:, 18]
+    scale = GameStateScale().fit(X_fit, np.abs(y_fit - f_fit))
+    normalised = AbsoluteResidualConformal().conformalize(y_cal, f_cal, scale(X_cal))
+    constant = AbsoluteResidualConformal().conformalize(y_cal, f_cal)
+    lower, upper = normalised.interval(f, scale(X))
+    lower0, upper0 = constant.interval(f)
+    covered = (y >= lower) & (y <= upper)
+    quintile = pd.qcut(upper - lower, 5, labels=False, duplicates="drop")
+    by_width = pd.Series(covered).groupby(quintile).mean()
+    assert len(by_width) >= 2 and ((by_width - 0.95).abs() <= 0.02).all(), by_width
+    # one width for all over-covers calm games and under-covers wild ones ...
+    covered0 = (y >= lower0) & (y <= upper0)
+    s = scale(X)
+    calm, wild = s < np.quantile(s, 0.2), s > np.quantile(s, 0.8)
+    assert covered0[wild].mean() < 0.92 and covered0[calm].mean() > 0.98
+    # ... and scores worse
+    assert winkler(y, lower, upper).mean() < 0.9 * winkler(y, lower0, upper0).mean()
+
+
+def test_the_ensemble_uses_a_scale_only_where_the_data_calls_for_one(tmp_path: Path) -> None:
+    for heteroscedastic in (True, False):
+        X, y = games(3000, seed=4, heteroscedastic=heteroscedastic)
+        Xv, yv = games(3000, seed=5, heteroscedastic=heteroscedastic)
+        Xc, yc = games(2000, seed=6, heteroscedastic=heteroscedastic)
+        model = HalftimeEnsemble({"persistence": Persistence()}).fit(X, y, Xv, yv)
+        model.conformalize(Xc, yc)
+        scale = model.interval_scale(Xc)
+        details = model.predict_details(Xc[:50])
+        np.testing.assert_allclose(details.scale, scale[:50])
+        half = (details.upper - details.lower) / 2
+        np.testing.assert_allclose(half, model.conformal_.half_width() * details.scale)
+        if heteroscedastic:
+            assert model.scale_ is not None and scale.std() > 0.3
+        else:
+            assert model.scale_ is None and (scale == 1).all()
+        # saved and loaded, the interval is the same
+        again = HalftimeEnsemble.load(model.save(tmp_path / str(heteroscedastic)))
+        np.testing.assert_array_equal(
+            again.predict_details(Xc).lower, model.predict_details(Xc).lower
+        )
+
+
+def test_a_version_saved_before_interval_scales_loads_with_one_width(tmp_path: Path) -> None:
+    X, y = games(2000, seed=7, heteroscedastic=True)
+    model = HalftimeEnsemble({"persistence": Persistence()}).fit(X, y, X, y).conformalize(X, y)
+    directory = model.save(tmp_path / "m")
+    meta = json.loads((directory / "ensemble.json").read_text())
+    del meta["interval_scale"]
+    (directory / "ensemble.json").write_text(json.dumps(meta))
+    old = HalftimeEnsemble.load(directory)
+    assert old.scale_ is None and (old.interval_scale(X[:5]) == 1).all()
+
+
+def test_online_updates_use_each_games_scale() -> None:
+    conformal = AbsoluteResidualConformal(gamma=0.0).conformalize([0.0, 0.0], [1.0, 1.0])
+    lower, upper = conformal.interval([0.0, 0.0], [1.0, 3.0])
+    assert list(upper) == [float("inf")] * 2 or list(upper - lower) != [0, 0]
+    conformal = AbsoluteResidualConformal(alpha=0.5).conformalize([0.0] * 9, [1.0] * 9)
+    lower, upper = conformal.interval([0.0, 0.0], [1.0, 3.0])
+    assert list(upper) == [1.0, 3.0] and list(lower) == [-1.0, -3.0]
+    conformal.update([10.0], [0.0], [5.0])  # a miss by 10 at scale 5 scores 2
+    assert conformal.scores_[-1] == 2.0
+    for bad in ([0.0], [float("nan")], [1.0, 1.0], [-1.0]):
+        with pytest.raises(ValueError, match="scale must hold"):
+            conformal.update([1.0], [0.0], bad)
+    with pytest.raises(ValueError, match="scale must hold"):
+        conformal.interval([0.0], [0.0])
+
+
+def test_a_scale_needs_enough_finite_rows() -> None:
+    X, _ = games(5, seed=8, heteroscedastic=True)
+    with pytest.raises(ValueError, match="one finite residual per row"):
+        GameStateScale().fit(X, np.ones(5))
+    with pytest.raises(ValueError, match="one finite residual per row"):
+        GameStateScale().fit(X, np.ones(4))
+    with pytest.raises(ValueError, match="floor"):
+        GameStateScale(floor=0)
+
+
+def test_reweighting_refits_one_share_and_keeps_the_others_proportions() -> None:
+    X, y = games(3000, seed=9, heteroscedastic=False)
+    model = HalftimeEnsemble(
+        {"persistence": Persistence(), "damped": DampedPersistence(), "also": Persistence()}
+    ).fit(X, y, X, y)
+    model.weights_ = np.array([0.5, 0.3, 0.2])
+    truth = X[:, 18]  # forecasts where "also" (the last) is perfect and the others are off
+    P = np.column_stack([truth + 3, truth - 3, truth])
+    twin = model.reweighted(P, truth, component="also")
+    assert twin.weights["also"] == pytest.approx(1.0, abs=1e-9)
+    assert model.weights["also"] == 0.2  # the original is unchanged
+    useless = model.reweighted(np.column_stack([truth, truth, truth + 50]), truth, "also")
+    assert useless.weights["also"] == 0.0
+    assert useless.weights["persistence"] / useless.weights["damped"] == pytest.approx(0.5 / 0.3)
+    with pytest.raises(ValueError, match="no component 'dejavu'"):
+        model.reweighted(P, truth, component="dejavu")
+    with pytest.raises(ValueError, match="one column each"):
+        model.reweighted(P[:, :2], truth, component="also")
+    with pytest.raises(ValueError, match="one column each"):
+        model.reweighted(np.where(P > 0, np.nan, P), truth, component="also")
+
+
+def test_the_offline_comparison_before_an_ab_test() -> None:
+    X, y = games(600, seed=10, heteroscedastic=False)
+    model = HalftimeEnsemble({"persistence": Persistence(), "damped": DampedPersistence()})
+    model.fit(X, y, X, y)
+    same = model.copy()
+    same.weights_ = model.weights_ + np.array([1e-6, -1e-6])
+    equal = compare_forecasts(model, same, X, y, tolerance=0.05)
+    assert equal.equivalent and equal.mean_abs_difference < 1e-3
+    assert "within the tolerance of 0.05" in equal.describe()
+    other = model.copy()
+    other.weights_ = np.array([1.0, 0.0]) if model.weights_[0] < 0.5 else np.array([0.0, 1.0])
+    different = compare_forecasts(model, other, X, y, tolerance=0.05)
+    assert not different.equivalent and "beyond the tolerance" in different.describe()
+    with pytest.raises(ValueError, match="no finished games"):
+        compare_forecasts(model, other, X[:0], y[:0], tolerance=0.05)
