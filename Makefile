@@ -18,22 +18,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the package with its dev extras (pins: pyproject.toml)
 
-demo: $(STAMP) ## the main job on embedded defaults: data, evaluation, season replay, pipeline run, served A/B
-	$(BIN)/nba-forecast data stats
-	$(BIN)/nba-forecast evaluate --out reports/evaluate
-	$(BIN)/nba-forecast replay --season 2014 --out reports/replay
-	$(BIN)/nba-forecast pipeline run continuous_improvement --local --root reports/pipeline-runs \
-	  --param database_url=sqlite:///$(CURDIR)/reports/replay/state/continuous/predictions.db \
-	  --param registry_url=file://$(CURDIR)/reports/replay/state/continuous/registry \
-	  --param gitops_repo=$(CURDIR)/reports/replay/state/continuous/gitops --param environment=production \
-	  --param as_of=2015-04-16T12:00:00Z
-	rm -rf reports/gitops-remote.git reports/served-ab
-	git clone -q --bare reports/replay/state/continuous/gitops reports/gitops-remote.git
-	NBA_FORECAST_HOME=$(CURDIR)/reports/served-ab NBA_FORECAST_ENVIRONMENT=production \
-	  NBA_FORECAST_DATABASE_URL=sqlite:///$(CURDIR)/reports/replay/state/continuous/predictions.db \
-	  NBA_FORECAST_REGISTRY_URL=file://$(CURDIR)/reports/replay/state/continuous/registry \
-	  NBA_FORECAST_GITOPS_REPO=file://$(CURDIR)/reports/gitops-remote.git \
-	  $(BIN)/nba-forecast served-ab --season 2013 --count 40
+demo: $(STAMP) ## the main job on embedded defaults: data, evaluation, two seasons replayed, pipeline run, served A/B (each step timed)
+	scripts/demo.sh
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/pytest

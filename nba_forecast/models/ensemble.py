@@ -87,7 +87,7 @@ class HalftimeEnsemble:
         *,
         alpha: float = 0.05,
         conformal_half_life: float | None = None,
-        gamma: float = 0.005,
+        gamma: float | None = None,  # one ACI step size; None: several, aggregated
     ) -> None:
         self.components = components if components is not None else default_components()
         if not self.components:
@@ -232,7 +232,7 @@ class HalftimeEnsemble:
         serving) left it: its adapted level alpha_t."""
         self._require("conformal_", "conformalize")
         previous._require("conformal_", "conformalize")
-        self.conformal_.alpha_t_ = previous.conformal_.alpha_t_
+        self.conformal_.continue_from(previous.conformal_)
         return self
 
     @property
@@ -263,14 +263,19 @@ class HalftimeEnsemble:
     ) -> Self:
         """A copy whose interval is calibrated on recent outcomes ``y_true`` and the forecasts
         ``y_pred`` served for them (oldest first) with their interval scales: absolute
-        residuals, recency-weighted with ``half_life`` games; alpha, gamma and max_scores
+        residuals, recency-weighted with ``half_life`` games; alpha, step sizes and max_scores
         kept, the online adaptive state (alpha_t) carried forward."""
         self._require("conformal_", "conformalize")
         old = self.conformal_
         new = AbsoluteResidualConformal(
-            old.alpha, half_life=half_life, gamma=old.gamma, max_scores=old.max_scores
+            old.alpha,
+            half_life=half_life,
+            gammas=old.gammas,
+            eta=old.eta,
+            share=old.share,
+            max_scores=old.max_scores,
         ).conformalize(y_true, y_pred, scale)
-        new.alpha_t_ = old.alpha_t_
+        new.continue_from(old)
         logger.info(
             "recalibrated on %d outcomes: half-width %.2f -> %.2f",
             len(np.asarray(y_true)),

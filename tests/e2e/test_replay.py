@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nba_forecast.cli import app
+from nba_forecast.lifecycle.policy import Policy
 from nba_forecast.lifecycle.training import with_features
 from nba_forecast.lifecycle.versions import load_model
 from nba_forecast.models.inputs import design_matrix
@@ -29,22 +30,71 @@ def _replay(out: Path, *args: str) -> dict:
     return summary
 
 
+def newer_season(games: pd.DataFrame, path: Path) -> Path:
+    """A margins file holding a "2015-16" season: the 2014-15 games a year later (ids and
+    dates moved on), as a user adds seasons newer than the shipped ones with --data."""
+    later = games[games["season"] == 2014].copy()
+    later["game_id"] = later["game_id"].str.replace(r"^(\d{3})14", r"\g<1>15", regex=True)
+    later["season"] = 2015
+    later["game_date"] = (pd.to_datetime(later["game_date"]) + pd.Timedelta(days=364)).dt.strftime(
+        "%Y-%m-%d"
+    )
+    later.to_csv(path, index=False)
+    return path
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_real_season_replay(tmp_path: Path, shipped_games: pd.DataFrame) -> None:
-    summary = _replay(tmp_path, "--season", "2014")
-    frozen, continuous = summary["frozen"], summary["continuous"]
-    assert abs(continuous["coverage"] - 0.95) <= 0.015
-    assert continuous["mae"] <= frozen["mae"] + 0.01  # not worse beyond noise
-    assert continuous["mae"] < continuous["persistence_mae"]
-    assert summary["events"]["promote"] >= 1
-    assert (tmp_path / "replay.png").read_bytes()[:4] == b"\x89PNG"
-    assert "frozen" in summary["output"] and "continuous" in summary["output"]
-    # the GitOps repository recorded every routing change
-    gitops = tmp_path / "state" / "continuous" / "gitops"
-    assert (gitops / "manifests" / "overlays" / "production" / "model-routing.yaml").exists()
-    assert summary["events"]["retrain"] >= 1
-    assert_every_forecast_reproducible(tmp_path / "state" / "continuous", shipped_games)
+def test_seasons_replayed_as_one_production_run(
+    tmp_path: Path, shipped_games: pd.DataFrame
+) -> None:
+    data = newer_season(shipped_games, tmp_path / "newer.csv")
+    summary = _replay(tmp_path / "out", "--seasons", "2014-2015", "--data", str(data))
+    assert summary["seasons"] == [2014, 2015]
+    frozen, continuous = summary["metrics"]["frozen"], summary["metrics"]["continuous"]
+    for season in ("2014", "2015", "all"):
+        assert abs(continuous[season]["coverage"] - 0.95) <= 0.015, season
+        assert continuous[season]["mae"] <= frozen[season]["mae"] + 0.01, season
+        assert continuous[season]["mae"] < continuous[season]["persistence_mae"], season
+        assert continuous[season]["winkler"] > continuous[season]["width"]
+    assert continuous["2015"]["games"] == continuous["2014"]["games"]
+    # retraining ran whenever its rule said it was due; never blocked by an A/B test
+    steps = {row["step"]: row for row in summary["steps"]}
+    assert steps["retrain"]["due"] == steps["retrain"]["ran"] >= 2
+    assert steps["retrain"]["blocked"] == 0
+    assert "recalibrate" not in steps  # no schedule: online adaptation recalibrates
+    assert summary["events"]["retrain"] >= 2 and summary["events"]["promote"] >= 1
+    assert summary["events"]["refresh"] >= 1  # analog updates that moved nothing
+    out = tmp_path / "out"
+    assert (out / "replay.png").read_bytes()[:4] == b"\x89PNG"
+    report = (out / "report.md").read_text()
+    assert "## By season" in report and "| retrain |" in report
+    events = json.loads((out / "events.json").read_text())
+    assert any(e["kind"] == "refresh" and "within the tolerance" in e["detail"] for e in events)
+    assert "lifecycle events" in summary["output"] and "whole run" in summary["output"]
+    state = out / "state" / "continuous"
+    assert_no_empty_experiment(state)
+    both = pd.concat([shipped_games, pd.read_csv(data, dtype={"game_id": str})])
+    assert_every_forecast_reproducible(state, both)
+
+
+def assert_no_empty_experiment(state: Path) -> None:
+    """Every challenger that served in an A/B test forecast differently from the champion
+    on the games both scored (mean absolute difference above the policy's tolerance)."""
+    log = PredictionLog(f"sqlite:///{state / 'predictions.db'}")
+    logged = pd.read_sql_table("predictions", log.engine)
+    log.engine.dispose()
+    shadowed = logged[logged["game_id"].isin(logged.loc[logged["arm"] == "shadow", "game_id"])]
+    pairs = shadowed.pivot_table(index="game_id", columns="arm", values="forecast", aggfunc="first")
+    versions = shadowed.pivot_table(
+        index="game_id", columns="arm", values="model_version", aggfunc="first"
+    )
+    served = pairs["A"].fillna(pairs["B"])
+    difference = (served - pairs["shadow"]).abs()
+    challenger = np.where(versions["A"].notna(), versions["shadow"], versions["B"])
+    by_challenger = difference.groupby(challenger).mean()
+    assert len(by_challenger) >= 1
+    assert (by_challenger > Policy().equivalence_tolerance).all(), by_challenger
 
 
 def assert_every_forecast_reproducible(state: Path, games: pd.DataFrame) -> None:
@@ -71,15 +121,27 @@ def assert_every_forecast_reproducible(state: Path, games: pd.DataFrame) -> None
 @pytest.mark.slow
 def test_drift_scenario(tmp_path: Path) -> None:
     summary = _replay(tmp_path, "--drift")
-    assert summary["frozen"]["coverage"] < 0.90
-    assert abs(summary["continuous"]["coverage"] - 0.95) <= 0.02
+    frozen, continuous = (
+        summary["metrics"]["frozen"]["all"],
+        summary["metrics"]["continuous"]["all"],
+    )
+    assert frozen["coverage"] < 0.90
+    assert abs(continuous["coverage"] - 0.95) <= 0.02
     # the intervals widened with the variance (online adaptation, retraining)
-    assert summary["continuous"]["width"] > 1.1 * summary["frozen"]["width"]
+    assert continuous["width"] > 1.1 * frozen["width"]
+    assert continuous["winkler"] < frozen["winkler"]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--season", "1990"], "not in the data"), (["--data", "missing.parquet"], "no such file")],
+    [
+        (["--season", "1990"], "no games of season(s) [1990]"),
+        (["--seasons", "2013-2016"], "no games of season(s) [2015, 2016]"),
+        (["--seasons", "2014-2010"], "the range ends before it starts"),
+        (["--seasons", "twenty"], "expected a start year or a range like 2010-2014"),
+        (["--seasons", "2010-"], "expected a start year or a range"),
+        (["--data", "missing.parquet"], "no such file"),
+    ],
 )
 def test_replay_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     result = runner.invoke(app, ["replay", "--out", str(tmp_path), *args])
