@@ -26,7 +26,7 @@ served_ab() {
         NBA_FORECAST_DATABASE_URL=sqlite:///$STATE/predictions.db \
         NBA_FORECAST_REGISTRY_URL=file://$STATE/registry \
         NBA_FORECAST_GITOPS_REPO=file://$ROOT/reports/gitops-remote.git \
-        $BIN/nba-forecast served-ab --season 2013 --count 40
+        $BIN/nba-forecast served-ab --season 2012 --count 40  # games the replay never served
 }
 
 step "data stats" $BIN/nba-forecast data stats

@@ -207,9 +207,13 @@ def validate_candidate(
     config: ValidationConfig | None = None,
 ) -> StepResult:
     """Champion vs candidate on the holdout games; the report says whether it passed."""
-    versions = [ctx.registry.resolve(name) for name in (champion, candidate)]
-    trained_to = ctx.registry.manifest(versions[1]).trained_to
+    trained_to = (
+        ctx.registry.manifest(ctx.registry.resolve(candidate)).trained_to
+        if season is None
+        else None
+    )
     X, y, where = holdout(ctx, as_of, holdout_days=holdout_days, season=season, after=trained_to)
+    versions = [ctx.registry.resolve(name) for name in (champion, candidate)]
     models = [load_model(ctx.registry, version) for version in versions]
     report = validate(models[0], models[1], X, y, config)
     verdict = "passed" if report.passed else "failed"

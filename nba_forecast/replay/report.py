@@ -34,13 +34,13 @@ EVENT_KINDS = (
 MARKS = {
     "retrain": ("tab:orange", "retrain"),
     "start_rollout": ("tab:blue", "A/B start"),
-    "refresh": ("tab:cyan", "data refresh (no A/B)"),
     "promote": ("green", "promotion"),
     "rollback": ("red", "rollback"),
     "superseded": ("grey", "A/B superseded"),
     "roll_forward": ("purple", "rolled forward"),
 }
 STEP_COLUMNS = ("due", "ran", "blocked", "not_due")
+GAP = pd.Timedelta(days=30)  # an off-season: the lines break there
 
 
 def _rolling(result: ReplayResult) -> pd.DataFrame:
@@ -48,7 +48,7 @@ def _rolling(result: ReplayResult) -> pd.DataFrame:
     error = (p["forecast"] - p["actual"]).abs()
     covered = ((p["actual"] >= p["lower"]) & (p["actual"] <= p["upper"])).astype(float)
     width = p["upper"] - p["lower"]
-    return pd.DataFrame(
+    rolling = pd.DataFrame(
         {
             "date": pd.to_datetime(p["date"]),
             "mae": error.rolling(ROLLING_GAMES, min_periods=20).mean(),
@@ -56,6 +56,10 @@ def _rolling(result: ReplayResult) -> pd.DataFrame:
             "width": width.rolling(ROLLING_GAMES, min_periods=20).mean(),
         }
     )
+    # a row of NaN after the last game before each off-season, so no line crosses it
+    gaps = rolling.index[rolling["date"].diff().shift(-1) > GAP]
+    breaks = pd.DataFrame({"date": rolling.loc[gaps, "date"] + pd.Timedelta(days=1)})
+    return pd.concat([rolling, breaks]).sort_values("date", kind="stable")
 
 
 def _figure(frozen: ReplayResult, continuous: ReplayResult, path: Path, title: str) -> None:
@@ -82,6 +86,17 @@ def _figure(frozen: ReplayResult, continuous: ReplayResult, path: Path, title: s
                     label=label if axis is axes[2] and label not in labelled else None,
                 )
             labelled.add(label)
+    refreshes = [pd.Timestamp(e["date"]) for e in continuous.events if e["kind"] == "refresh"]
+    if refreshes:  # frequent: ticks along the top of the width panel, not lines
+        top = axes[2].get_ylim()[1]
+        axes[2].plot(
+            refreshes,
+            [top] * len(refreshes),
+            "|",
+            color="tab:cyan",
+            markersize=10,
+            label="data refresh (no A/B)",
+        )
     axes[1].axhline(95, color="black", linewidth=0.8)
     for axis, label in zip(axes, labels.values(), strict=True):
         axis.set(ylabel=label)

@@ -111,20 +111,30 @@ def test_lifecycle_steps_by_hand(
     assert registry.resolve("production") == candidate
     assert gitops.GitOpsTarget(repo).read().production == candidate
 
-    # games finished since the analog database was filled join it -> an A/B test starts
+    # games finished since the analog database was filled join it; the new version forecasts
+    # like production (Dejavu's share is small): rolled forward as a data refresh, no A/B
     updated = run("update-dejavu", "--as-of", "2013-11-10")
     assert updated.exit_code == 0 and "games added" in updated.output, updated.output
-    assert "start_rollout: A/B start" in updated.output
+    assert "start_rollout: data refresh, no A/B test" in " ".join(updated.output.split())
+    refreshed = registry.resolve("production")
+    assert refreshed == registry.resolve("candidate") != candidate
+    routing = gitops.GitOpsTarget(repo).read()
+    assert routing.production == refreshed and routing.challenger is None
+    # a person may still test an update: --only, then an A/B without the comparison
+    more = run("update-dejavu", "--as-of", "2013-11-20", "--only")
+    assert more.exit_code == 0 and "games added" in more.output, more.output
     dejavu_candidate = registry.resolve("candidate")
+    started = run("rollout", "start", "--no-compare")
+    assert started.exit_code == 0 and "not compared" in " ".join(started.output.split())
     assert gitops.GitOpsTarget(repo).read().challenger == dejavu_candidate
-    blocked = run("update-dejavu", "--as-of", "2013-11-20")
+    blocked = run("update-dejavu", "--as-of", "2013-11-27")
     assert blocked.exit_code == 0 and "skipped: the A/B test" in blocked.output
     status = run("rollout", "status")
     assert status.exit_code == 0 and "running at 10%" in status.output
 
     later = with_features(shipped_games)
     later = later[later["season"] == 2014].head(450)
-    serve(tmp_path, later, {"A": candidate, "shadow": dejavu_candidate})
+    serve(tmp_path, later, {"A": refreshed, "shadow": dejavu_candidate})
     decided = run("rollout", "decide", "--as-of", "2015-06-01")
     assert decided.exit_code == 0
     assert ("promote" in decided.output) or ("rollback" in decided.output), decided.output
