@@ -52,6 +52,11 @@ class RolloutConfig:
             raise ValueError("alpha must be in (0, 1) and tau positive")
 
 
+def _p(value: float) -> str:
+    """A p-value as people read it: "< 0.0001" rather than "= 0.0000"."""
+    return "< 0.0001" if value < 1e-4 else f"= {value:.4f}"
+
+
 def msprt_p_value(n: int, mean: float, variance: float, tau: float) -> float:
     """Always-valid p-value of H0: E[d] = 0 from n paired differences (normal mixture)."""
     if n < 2 or variance <= 0:
@@ -141,7 +146,7 @@ class Rollout:
                     action,
                     f"sequential test after {self.n} paired games: "
                     f"challenger {mean:+.3f} points of absolute error per game "
-                    f"(always-valid p = {self.p_value:.4f})",
+                    f"(always-valid p {_p(self.p_value)})",
                 )
         if self.n >= self.config.max_games:
             return self._final_decision()
@@ -153,19 +158,28 @@ class Rollout:
         return None
 
     def _final_decision(self) -> Action:
-        """Inconclusive after max_games: a one-sided t test of E[d] < margin."""
+        """Inconclusive after max_games: the challenger is promoted only if it was at least
+        as accurate on the paired games (mean difference <= 0) and is shown non-inferior (a
+        one-sided t test of E[d] < margin); otherwise the champion stays. Ties go to the
+        champion: a string of "not worse" promotions would otherwise drift the error up."""
         mean = self.mean_difference
         sd = math.sqrt(max(self.sum_d2 / self.n - mean**2, 1e-12) * self.n / (self.n - 1))
-        t = (mean - self.config.margin) / (sd / math.sqrt(self.n))
-        p_value = float(stats.t.cdf(t, df=self.n - 1))
-        verdict: Literal["promote", "rollback"] = (
-            "promote" if p_value < self.config.alpha else "rollback"
+        se = sd / math.sqrt(self.n)
+        p_value = float(stats.t.cdf((mean - self.config.margin) / se, df=self.n - 1))
+        half = float(stats.t.ppf(0.975, df=self.n - 1)) * se
+        promote = mean <= 0 and p_value < self.config.alpha
+        verdict: Literal["promote", "rollback"] = "promote" if promote else "rollback"
+        why = (
+            "at least as accurate and non-inferior"
+            if promote
+            else ("less accurate on these games" if mean > 0 else "not shown non-inferior")
         )
         return self._decide(
             verdict,
-            f"no decisive difference after {self.n} paired games "
-            f"(challenger {mean:+.3f} points per game); non-inferiority "
-            f"(margin {self.config.margin}) p = {p_value:.4f}",
+            f"no decisive difference after {self.n} paired games: challenger {mean:+.3f} "
+            f"points of absolute error per game (95% CI {mean - half:+.3f} to "
+            f"{mean + half:+.3f}), {why} (non-inferiority margin {self.config.margin}, "
+            f"p {_p(p_value)})",
         )
 
     def _decide(self, action: Literal["promote", "rollback"], reason: str) -> Action:

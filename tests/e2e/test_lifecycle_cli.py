@@ -124,7 +124,7 @@ def test_lifecycle_steps_by_hand(
     more = run("update-dejavu", "--as-of", "2013-11-20", "--only")
     assert more.exit_code == 0 and "games added" in more.output, more.output
     dejavu_candidate = registry.resolve("candidate")
-    started = run("rollout", "start", "--no-compare")
+    started = run("rollout", "start", "--no-compare", "--as-of", "2013-11-20T12:00:00Z")
     assert started.exit_code == 0 and "not compared" in " ".join(started.output.split())
     assert gitops.GitOpsTarget(repo).read().challenger == dejavu_candidate
     blocked = run("update-dejavu", "--as-of", "2013-11-27")

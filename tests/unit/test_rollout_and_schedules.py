@@ -53,10 +53,19 @@ def test_worse_challenger_is_rolled_back() -> None:
     assert rollout.arm("any-game") == "A"
 
 
-def test_equal_challenger_ends_by_non_inferiority() -> None:
-    rollout = Rollout("a", "b", "s", RolloutConfig(max_games=400))
-    _run(rollout, improvement=0.0)
-    assert rollout.decision == "promote" and "non-inferiority" in rollout.reason
+def test_an_inconclusive_test_promotes_only_a_challenger_at_least_as_accurate() -> None:
+    """After max_games without a verdict: equal challengers split by their observed paired
+    difference (ties go to the champion); the reason gives the effect and its interval."""
+    decisions = {}
+    for seed in range(6):
+        rollout = Rollout("a", "b", "s", RolloutConfig(max_games=400))
+        _run(rollout, improvement=0.0, seed=seed)
+        assert rollout.n == 400 and "no decisive difference" in rollout.reason
+        assert "95% CI" in rollout.reason and "p = 0.0000" not in rollout.reason
+        decisions[seed] = (rollout.decision, rollout.mean_difference)
+    assert {d for d, _ in decisions.values()} == {"promote", "rollback"}
+    for decision, mean in decisions.values():
+        assert (decision == "promote") == (mean <= 0)
 
 
 def test_guardrail_rolls_back_on_bad_forecasts() -> None:
