@@ -253,3 +253,32 @@ def _scores(part: pd.DataFrame) -> dict[str, float | int]:
         "width": float((upper - lower).mean()),
         "winkler": float(winkler.mean()),
     }
+
+
+def conditional_coverage(
+    result: ReplayResult, buckets: int = 5
+) -> dict[str, list[dict[str, float]]]:
+    """Coverage, mean width and games by quintile of the served interval's width and of
+    |m_18| (does the interval hold in narrow and wide, close and lopsided games?). Widths
+    that are all equal make one bucket."""
+    p = result.predictions
+    covered = (p["actual"] >= p["lower"]) & (p["actual"] <= p["upper"])
+    width = p["upper"] - p["lower"]
+    out: dict[str, list[dict[str, float]]] = {}
+    for name, key in (("width", width), ("abs_m18", p["m_18"].abs())):
+        ranks = key.rank(method="first")  # ties split evenly, so every quintile has games
+        spread = key.round(9).nunique() > 1  # one width for all (to rounding): one bucket
+        bucket = pd.qcut(ranks, buckets, labels=False) if spread else ranks * 0
+        out[name] = [
+            {
+                "bucket": int(b) + 1,
+                "games": int(part.sum()),
+                "from": float(key[part].min()),
+                "to": float(key[part].max()),
+                "coverage": float(covered[part].mean()),
+                "width": float(width[part].mean()),
+            }
+            for b in sorted(bucket.unique())
+            for part in [bucket == b]
+        ]
+    return out

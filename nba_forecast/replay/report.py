@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from nba_forecast.replay.driver import ReplayResult, period_table
+from nba_forecast.replay.driver import ReplayResult, conditional_coverage, period_table
 
 FIGURE = "replay.png"
 ROLLING_GAMES = 100
@@ -152,6 +152,8 @@ def summary(frozen: ReplayResult, continuous: ReplayResult) -> dict[str, Any]:
         "metrics": by_mode,  # mode -> season (or "all") -> metric
         "steps": step_counts(continuous),
         "events": {kind: continuous.count(kind) for kind in EVENT_KINDS},
+        # mode -> "width" / "abs_m18" -> quintiles: games, range, coverage, mean width
+        "conditional_coverage": {r.mode: conditional_coverage(r) for r in (frozen, continuous)},
     }
 
 
@@ -172,6 +174,16 @@ def write_replay_report(
         f"| {e['date']} | {e['kind']} | {e['version']} | {e['detail']} |" for e in continuous.events
     ]
     counts = {kind: continuous.count(kind) for kind in EVENT_KINDS}
+    conditional = ["| mode | by | quintile | games | range | coverage | mean width |"]
+    conditional.append("|---|---|---|---|---|---|---|")
+    for result in (frozen, continuous):
+        for by, rows in conditional_coverage(result).items():
+            conditional += [
+                f"| {result.mode} | {'predicted width' if by == 'width' else 'abs(m_18)'} | "
+                f"{r['bucket']} | {r['games']} | {r['from']:.1f}-{r['to']:.1f} | "
+                f"{r['coverage']:.1%} | {r['width']:.2f} |"
+                for r in rows
+            ]
     text = "\n\n".join(
         [
             f"# {title}",
@@ -181,6 +193,8 @@ def write_replay_report(
             "a data refresh, any other is A/B tested with a sequential test).",
             "## By season",
             _markdown_table(seasons),
+            "## Coverage by quintile of predicted width and of abs(m_18)",
+            "\n".join(conditional),
             "## Lifecycle steps (continuous): how often each was due, ran, waited",
             "\n".join(steps),
             "## Lifecycle events (continuous)",
