@@ -20,16 +20,29 @@ if TYPE_CHECKING:
 DRIFT_SEASON = 2008  # the last season of the simulated drift scenario
 
 
+FIRST_SEASON, LAST_SEASON = 1946, 2100  # the league's first season; a generous future
+
+
 def parse_seasons(text: str) -> list[int]:
-    """``2014`` or ``2010-2014`` (start years, inclusive)."""
+    """``2014``, ``2010-2014`` or ``2014-15`` (seasons by start year, inclusive)."""
     first, dash, last = text.strip().partition("-")
     try:
-        seasons = (int(first), int(last) if dash else int(first))
+        start = int(first)
+        end = int(last) if dash else start
     except ValueError:
         raise fail(f"--seasons {text!r}: expected a start year or a range like 2010-2014") from None
-    if seasons[1] < seasons[0]:
-        raise fail(f"--seasons {text!r}: the range ends before it starts")
-    return list(range(seasons[0], seasons[1] + 1))
+    if dash and len(last.strip()) == 2 and end < 100:  # 2014-15: the season's own name
+        end = start + 1 if (start + 1) % 100 == end else end
+        if end < 100:
+            raise fail(
+                f"--seasons {text!r}: {first}-{last} is not a season; try {start}-{start + 1}"
+            )
+    if not FIRST_SEASON <= start <= end <= LAST_SEASON:
+        raise fail(
+            f"--seasons {text!r}: expected start years from {FIRST_SEASON} to {LAST_SEASON}, "
+            "the first not after the last (e.g. 2010-2014)"
+        )
+    return list(range(start, end + 1))
 
 
 def replay(
@@ -170,6 +183,8 @@ def _events_table(result: ReplayResult) -> Table:
         table.add_column(column, overflow="fold")
     for e in result.events:
         table.add_row(e["date"], e["kind"], e["version"], e["detail"])
+    if not result.events:
+        table.add_row("", "none", "", "")
     return table
 
 

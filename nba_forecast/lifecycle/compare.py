@@ -27,7 +27,7 @@ class ForecastComparison:
     mean_abs_difference: float  # points per game between the two versions' forecasts
     max_abs_difference: float
     production_mae: float
-    candidate_mae: float
+    candidate_mae: float  # in sample in part: the candidate may have trained on these games
     tolerance: float
 
     @property
@@ -36,11 +36,11 @@ class ForecastComparison:
 
     def describe(self) -> str:
         verdict = "within" if self.equivalent else "beyond"
+        # no MAE here: the candidate may have been fitted on some of these games
         return (
             f"forecasts differ by {self.mean_abs_difference:.3f} points per game on average "
             f"(at most {self.max_abs_difference:.2f}) over the last {self.games} games, "
-            f"{verdict} the tolerance of {self.tolerance:g}; MAE {self.candidate_mae:.3f} vs "
-            f"production {self.production_mae:.3f}"
+            f"{verdict} the tolerance of {self.tolerance:g}"
         )
 
     def as_metrics(self) -> dict[str, float]:

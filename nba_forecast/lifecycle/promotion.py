@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from nba_forecast.lifecycle.compare import compare_with_production
+from nba_forecast.lifecycle.compare import ForecastComparison, compare_with_production
 from nba_forecast.lifecycle.context import Context, StepResult
 from nba_forecast.lifecycle.policy import Step
 from nba_forecast.lifecycle.rollout import Rollout
@@ -92,27 +92,35 @@ def start_rollout(
     """Begin an A/B test of ``candidate`` against production at ``share`` of the games, as
     the policy says: a candidate that forecasts like production is rolled forward as a data
     refresh (unless not ``compare``); while another test runs, a candidate of a higher-ranked
-    step supersedes it and any other waits in the queue."""
+    step supersedes it and any other waits in the queue. Re-running changes nothing."""
     production = ctx.registry.resolve("production")
     challenger = ctx.registry.resolve(candidate)
     if challenger == production:
-        raise RegistryError(f"{challenger} is already production")
+        if candidate == "production":
+            raise RegistryError(f"{challenger} is already production")
+        # e.g. the same run again after a data refresh rolled the candidate forward
+        return StepResult(Step.START_ROLLOUT, f"{challenger} is already production", challenger)
     live = running_rollout(ctx)
     if live is not None and live.challenger == challenger:
         # re-running changes nothing, but completes a routing commit an earlier run lost
         publish_routing(ctx, f"A/B start: {challenger} at {live.share_b:.0%} against {production}")
         return StepResult(Step.START_ROLLOUT, f"A/B of {challenger} already running", challenger)
+    ctx.registry.verify(challenger)  # nothing routes to a version whose files are not intact
     if live is not None:
         made_by, running_by = _made_by(ctx, challenger), _made_by(ctx, live.challenger)
         if not ctx.policy.supersedes(made_by, running_by):
             return _queue(ctx, as_of, challenger, made_by or "?", live, report)
+    comparison = compare_with_production(ctx, as_of, challenger, production) if compare else None
+    ended: tuple[StepResult, ...] = ()
+    if live is not None:  # checked and compared first: a failure leaves the running test be
         live.decision, live.reason = (
             "superseded",
             f"by {challenger} ({made_by} outranks {running_by or '?'}) after {live.n} paired "
             f"games, challenger {live.mean_difference:+.3f} points per game so far",
         )
         _save(ctx, live, f"A/B superseded: {live.challenger} {live.reason}")
-    return _begin(ctx, as_of, production, challenger, share, report, live, compare)
+        ended = (StepResult(Step.START_ROLLOUT, live.reason, live.challenger, event="superseded"),)
+    return _begin(ctx, as_of, production, challenger, share, report, comparison, ended)
 
 
 def _made_by(ctx: Context, version: str) -> str:
@@ -126,18 +134,11 @@ def _begin(
     challenger: str,
     share: float | None,
     report: str,
-    superseded: Rollout | None = None,
-    compare: bool = True,
+    comparison: ForecastComparison | None,
+    ended: tuple[StepResult, ...] = (),
 ) -> StepResult:
-    """The A/B test of ``challenger``, unless its forecasts equal production's."""
-    comparison = compare_with_production(ctx, as_of, challenger, production) if compare else None
-    ended: tuple[StepResult, ...] = ()
-    if superseded is not None:
-        ended = (
-            StepResult(
-                Step.START_ROLLOUT, superseded.reason, superseded.challenger, event="superseded"
-            ),
-        )
+    """The A/B test of ``challenger``, or its roll forward when its forecasts equal
+    production's (``comparison``; None: not compared)."""
     if comparison is not None and comparison.equivalent:
         moved = roll_forward(
             ctx, as_of, version=challenger, reason=f"data refresh: {comparison.describe()}"
@@ -176,8 +177,18 @@ def _begin(
 def _queue(
     ctx: Context, as_of: dt.datetime, challenger: str, made_by: str, live: Rollout, report: str
 ) -> StepResult:
-    """Keep ``challenger`` for when the running test is decided (replacing any older one)."""
-    replaced = queued_candidate(ctx)
+    """Keep ``challenger`` for when the running test is decided, in place of a waiting one
+    that does not outrank it."""
+    waiting = queued_candidate(ctx)
+    outranked = waiting is not None and ctx.policy.supersedes(waiting.get("made_by", ""), made_by)
+    if waiting is not None and waiting["version"] != challenger and outranked:
+        return StepResult(
+            Step.START_ROLLOUT,
+            f"{challenger} dropped: {waiting['version']} ({waiting.get('made_by')}) "
+            f"outranks it ({made_by}) and waits for the A/B test of {live.challenger}",
+            challenger,
+            event="dropped",
+        )
     ctx.state.put(
         QUEUED_KEY,
         json.dumps(
@@ -187,8 +198,8 @@ def _queue(
     detail = (
         f"{challenger} waits for the A/B test of {live.challenger} ({made_by} does not outrank it)"
     )
-    if replaced is not None and replaced["version"] != challenger:
-        detail += f"; it replaces {replaced['version']}, which was waiting"
+    if waiting is not None and waiting["version"] != challenger:
+        detail += f"; it replaces {waiting['version']}, which was waiting"
     return StepResult(Step.START_ROLLOUT, detail, challenger, event="queued")
 
 
@@ -201,15 +212,32 @@ def queued_candidate(ctx: Context) -> dict[str, str] | None:
 
 
 def start_queued(ctx: Context, as_of: dt.datetime) -> StepResult | None:
-    """After a test is decided: the A/B test (or data refresh) of the waiting candidate."""
+    """After a test is decided: the A/B test (or data refresh) of the waiting candidate. A
+    candidate that cannot start (it is production now, was built on another version than
+    production and is not a retrain, or cannot be checked) is dropped, with the reason; the
+    decision that called this stands either way."""
     waiting = queued_candidate(ctx)
     if waiting is None or running_rollout(ctx) is not None:
         return None
-    ctx.state.put(QUEUED_KEY, b"null")
+    version = waiting["version"]
     production = ctx.registry.resolve("production")
-    if waiting["version"] == production:
-        return None
-    return _begin(ctx, as_of, production, waiting["version"], None, waiting.get("report", ""))
+    try:
+        parent = ctx.registry.manifest(version).parent
+        if version == production:
+            raise RegistryError("it is production now")
+        if parent != production and waiting.get("made_by") != Step.RETRAIN:
+            raise RegistryError(f"it was built on {parent}, and production is now {production}")
+        ctx.registry.verify(version)
+        comparison = compare_with_production(ctx, as_of, version, production)
+        started = _begin(
+            ctx, as_of, production, version, None, waiting.get("report", ""), comparison
+        )
+    except (RegistryError, ValueError, KeyError, OSError) as error:
+        started = StepResult(
+            Step.START_ROLLOUT, f"waiting {version} dropped: {error}", version, event="dropped"
+        )
+    ctx.state.put(QUEUED_KEY, b"null")  # only now: a crash above leaves it waiting
+    return started
 
 
 def paired_forecasts(joined: pd.DataFrame, state: Rollout) -> pd.DataFrame:
@@ -254,7 +282,7 @@ def decide_rollout(ctx: Context, as_of: dt.datetime) -> StepResult:
     re-running with the same ``as_of`` changes nothing."""
     state = running_rollout(ctx)
     if state is None:
-        return StepResult(Step.DECIDE_ROLLOUT, "no A/B test running")
+        return StepResult(Step.DECIDE_ROLLOUT, "no A/B test running", status="not_due")
     actions = []
     for row in _experiment_pairs(ctx, state, as_of):
         action = state.observe(

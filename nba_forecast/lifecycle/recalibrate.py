@@ -63,6 +63,19 @@ def served_rows(joined: pd.DataFrame) -> pd.DataFrame:
     return joined[joined["arm"] != "shadow"].drop_duplicates("game_id")
 
 
+def rows_of_training(ctx: Context, rows: pd.DataFrame, version: str) -> pd.DataFrame:
+    """The rows forecast by versions trained like ``version`` (the same last training
+    game): their components and interval scale are ``version``'s, whatever analog games or
+    interval state they had since."""
+    trained_to = ctx.registry.manifest(version).trained_to
+    kin = {
+        v
+        for v in rows["model_version"].unique()
+        if v == version or ctx.registry.manifest(str(v)).trained_to == trained_to
+    }
+    return rows[rows["model_version"].isin(kin)]
+
+
 def recalibrate(
     ctx: Context,
     as_of: dt.datetime,
@@ -73,14 +86,19 @@ def recalibrate(
     half_life: float | None = 500.0,
     force: bool = False,
 ) -> StepResult:
-    """The daily step: test served coverage; on drift (or ``force``) register a
-    recalibrated copy of production as ``candidate``."""
+    """Test served coverage (forecasts of versions trained like production's); on drift
+    (or ``force``) register a recalibrated copy of production as ``candidate``. Run by hand:
+    the online interval adaptation is the scheduled recalibration (``cadence``)."""
     production = ctx.registry.resolve("production")
     manifest = ctx.registry.manifest(production)
     start = as_of - dt.timedelta(days=window_days)
     if manifest.recalibrated_to is not None:
         start = max(start, dt.datetime.fromisoformat(manifest.recalibrated_to))
-    joined = served_rows(ctx.log.joined(start, as_of)) if start < as_of else pd.DataFrame()
+    joined = (
+        rows_of_training(ctx, served_rows(ctx.log.joined(start, as_of)), production)
+        if start < as_of
+        else pd.DataFrame()
+    )
     drift = coverage_drift(
         joined if not joined.empty else pd.DataFrame(columns=["actual", "lower", "upper"]),
         min_games=min_games,

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from nba_forecast.data.splits import order_dates
 from nba_forecast.lifecycle.context import Context, StepResult
 from nba_forecast.lifecycle.policy import Step
-from nba_forecast.lifecycle.recalibrate import served_rows
+from nba_forecast.lifecycle.recalibrate import rows_of_training, served_rows
 from nba_forecast.lifecycle.training import history_before
 from nba_forecast.lifecycle.versions import load_model, register_candidate
 from nba_forecast.models.inputs import design_matrix
@@ -34,12 +34,14 @@ REFIT_LOOKBACK = dt.timedelta(days=730)
 
 
 def served_component_forecasts(
-    ctx: Context, as_of: dt.datetime, names: list[str]
+    ctx: Context, as_of: dt.datetime, names: list[str], version: str
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
     """The logged forecasts of each component (columns in ``names`` order) and the outcomes
-    of the last ``REFIT_GAMES`` served games; None with fewer than ``MIN_REFIT_GAMES``."""
+    of the last ``REFIT_GAMES`` games served by versions trained like ``version`` (the same
+    components); None with fewer than ``MIN_REFIT_GAMES``."""
     try:
-        joined = served_rows(ctx.log.joined(as_of - REFIT_LOOKBACK, as_of))
+        served = served_rows(ctx.log.joined(as_of - REFIT_LOOKBACK, as_of))
+        joined = rows_of_training(ctx, served, version)
     except SQLAlchemyError as error:  # the analog update itself needs no log
         logger.warning("weights kept: cannot read the prediction log: %s", error)
         return None
@@ -70,7 +72,7 @@ def update_dejavu(ctx: Context, as_of: dt.datetime) -> StepResult:
     model, added = current.with_analog_games(X, y, data)
     last = order_dates(data).max().date().isoformat()
     detail = f"{added} games added to the analog database (through {last})"
-    served = served_component_forecasts(ctx, as_of, list(current.components))
+    served = served_component_forecasts(ctx, as_of, list(current.components), production)
     name = current.dejavu_name()
     if served is not None and added and name is not None:
         model = model.reweighted(*served, component=name)

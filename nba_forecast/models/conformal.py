@@ -95,9 +95,11 @@ class AbsoluteResidualConformal:
         f = np.asarray(y_pred, dtype=np.float64)
         if y.ndim != 1 or y.shape != f.shape or len(y) == 0:
             raise ValueError(f"need equal, non-empty 1-d arrays, got {y.shape} and {f.shape}")
-        if not (np.isfinite(y).all() and np.isfinite(f).all()):
-            raise ValueError("calibration values must be finite")
-        self.scores_ = (np.abs(y - f) / _scales(scale, len(y)))[-self.max_scores :]
+        with np.errstate(over="ignore"):  # an overflow is refused just below
+            scores = np.abs(y - f) / _scales(scale, len(y))
+        if not np.isfinite(scores).all():  # finite values whose difference overflows
+            raise ValueError("calibration values must be finite, and so their differences")
+        self.scores_ = scores[-self.max_scores :]
         self.n_updates_ = 0
         self.misses_ = 0
         self.set_online_state(np.full(len(self.gammas), self.alpha), np.zeros(len(self.gammas)))
@@ -186,7 +188,10 @@ class AbsoluteResidualConformal:
         fs = np.atleast_1d(np.asarray(y_pred, dtype=np.float64))
         if ys.shape != fs.shape or not (np.isfinite(ys).all() and np.isfinite(fs).all()):
             raise ValueError("update needs finite y_true and y_pred of equal length")
-        scores = np.abs(ys - fs) / _scales(scale, len(ys))
+        with np.errstate(over="ignore"):  # an overflow is refused just below
+            scores = np.abs(ys - fs) / _scales(scale, len(ys))
+        if not np.isfinite(scores).all():
+            raise ValueError("update needs outcomes and forecasts whose differences are finite")
         gammas = np.array(self.gammas)
         for score in scores:
             widths = np.where(np.isinf(self._widths), self._sorted[-1], self._widths)
@@ -303,9 +308,12 @@ class GameStateScale:
         ratio = np.abs(r) / raw
         overall = float(np.quantile(ratio, self.level))
         bins = np.searchsorted(self.edges_, raw)
+        # a bin without games (tied predictions) or scores keeps factor 1
         self.factors_ = np.array(
             [
-                float(np.quantile(ratio[bins == b], self.level)) / overall if overall > 0 else 1.0
+                float(np.quantile(ratio[bins == b], self.level)) / overall
+                if overall > 0 and (bins == b).any()
+                else 1.0
                 for b in range(self.BINS)
             ]
         )

@@ -264,7 +264,7 @@ class HalftimeEnsemble:
         """A copy whose interval is calibrated on recent outcomes ``y_true`` and the forecasts
         ``y_pred`` served for them (oldest first) with their interval scales: absolute
         residuals, recency-weighted with ``half_life`` games; alpha, step sizes and max_scores
-        kept, the online adaptive state (alpha_t) carried forward."""
+        kept, the online state (each step size's level and weight) carried forward."""
         self._require("conformal_", "conformalize")
         old = self.conformal_
         new = AbsoluteResidualConformal(

@@ -120,8 +120,9 @@ def replay_seasons(games: pd.DataFrame, seasons: Sequence[int]) -> list[int]:
     have = set(games["season"].astype(int))
     missing = [s for s in chosen if s not in have]
     if missing:
+        which = str(missing) if len(missing) <= 5 else f"[{missing[0]}, ..., {missing[-1]}]"
         raise ValueError(
-            f"no games of season(s) {missing} in the data "
+            f"no games of season(s) {which} in the data "
             f"(have {min(have)}-{max(have)}); add newer games with --data"
         )
     return chosen

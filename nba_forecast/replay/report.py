@@ -31,13 +31,13 @@ EVENT_KINDS = (
     "validate",
     "start_rollout",
 )
-MARKS = {
-    "retrain": ("tab:orange", "retrain"),
-    "start_rollout": ("tab:blue", "A/B start"),
+MARKS = {  # colours apart from the two modes' lines (tab:blue, tab:orange)
+    "retrain": ("saddlebrown", "retrain"),
+    "start_rollout": ("purple", "A/B start"),
     "promote": ("green", "promotion"),
     "rollback": ("red", "rollback"),
     "superseded": ("grey", "A/B superseded"),
-    "roll_forward": ("purple", "rolled forward"),
+    "roll_forward": ("magenta", "rolled forward"),
 }
 STEP_COLUMNS = ("due", "ran", "blocked", "not_due")
 GAP = pd.Timedelta(days=30)  # an off-season: the lines break there
@@ -48,12 +48,13 @@ def _rolling(result: ReplayResult) -> pd.DataFrame:
     error = (p["forecast"] - p["actual"]).abs()
     covered = ((p["actual"] >= p["lower"]) & (p["actual"] <= p["upper"])).astype(float)
     width = p["upper"] - p["lower"]
+    least = max(1, min(20, len(p)))  # a short run still draws its lines
     rolling = pd.DataFrame(
         {
             "date": pd.to_datetime(p["date"]),
-            "mae": error.rolling(ROLLING_GAMES, min_periods=20).mean(),
-            "coverage": covered.rolling(ROLLING_GAMES, min_periods=20).mean() * 100,
-            "width": width.rolling(ROLLING_GAMES, min_periods=20).mean(),
+            "mae": error.rolling(ROLLING_GAMES, min_periods=least).mean(),
+            "coverage": covered.rolling(ROLLING_GAMES, min_periods=least).mean() * 100,
+            "width": width.rolling(ROLLING_GAMES, min_periods=least).mean(),
         }
     )
     # a row of NaN after the last game before each off-season, so no line crosses it
@@ -172,7 +173,7 @@ def write_replay_report(
     events = ["| date | event | version | what and why |", "|---|---|---|---|"]
     events += [
         f"| {e['date']} | {e['kind']} | {e['version']} | {e['detail']} |" for e in continuous.events
-    ]
+    ] or ["| | none | | |"]
     counts = {kind: continuous.count(kind) for kind in EVENT_KINDS}
     conditional = ["| mode | by | quintile | games | range | coverage | mean width |"]
     conditional.append("|---|---|---|---|---|---|---|")

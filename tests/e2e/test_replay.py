@@ -128,12 +128,24 @@ def test_drift_scenario(tmp_path: Path) -> None:
     [
         (["--season", "1990"], "no games of season(s) [1990]"),
         (["--seasons", "2013-2016"], "no games of season(s) [2015, 2016]"),
-        (["--seasons", "2014-2010"], "the range ends before it starts"),
+        (["--seasons", "2014-2010"], "the first not after the last"),
         (["--seasons", "twenty"], "expected a start year or a range like 2010-2014"),
         (["--seasons", "2010-"], "expected a start year or a range"),
+        (["--seasons", "0-20000000"], "expected start years from 1946 to 2100"),
+        (["--seasons", "2014-16"], "2014-16 is not a season; try 2014-2015"),
+        (["--seasons", "1996-2030"], "no games of season(s) [2015, ..., 2030]"),
         (["--data", "missing.parquet"], "no such file"),
     ],
 )
 def test_replay_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     result = runner.invoke(app, ["replay", "--out", str(tmp_path), *args])
-    assert result.exit_code == 2 and message in result.output
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+
+
+def test_seasons_by_their_own_name() -> None:
+    from nba_forecast.cli.replay import parse_seasons
+
+    assert parse_seasons("2014-15") == [2014, 2015]
+    assert parse_seasons("1999-00") == [1999, 2000]
+    assert parse_seasons(" 2010 - 2012 ") == [2010, 2011, 2012]
+    assert parse_seasons("2014") == [2014]

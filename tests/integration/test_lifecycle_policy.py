@@ -6,6 +6,7 @@ training in flight; retraining leaves out enough games even after an off-season.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from nba_forecast.models.baselines import DampedPersistence, LinearForecaster
 from nba_forecast.models.ensemble import HalftimeEnsemble
 from nba_forecast.models.inputs import design_matrix
 from nba_forecast.storage.prediction_log import OutcomeRecord, PredictionRecord
+from nba_forecast.storage.registry import RegistryError
 from tests.integration.test_lifecycle_steps import deployment
 
 AS_OF = dt.datetime(2014, 3, 1, 9, tzinfo=dt.UTC)
@@ -64,11 +66,17 @@ def ctx(tmp_path: Path, games: pd.DataFrame, base: HalftimeEnsemble) -> Context:
 
 
 def register(
-    ctx: Context, tmp_path: Path, model: HalftimeEnsemble, made_by: str, trained_to: str
+    ctx: Context,
+    tmp_path: Path,
+    model: HalftimeEnsemble,
+    made_by: str,
+    trained_to: str,
+    parent: str | None = None,
 ) -> str:
     name = f"{made_by}-{len(ctx.registry.versions())}"
     return ctx.registry.register(
         model.save(tmp_path / "models" / name),
+        parent=parent,
         data_window={"trained_to": trained_to},
         made_by=made_by,
     ).version
@@ -163,19 +171,83 @@ def test_retraining_leaves_out_enough_games_after_an_off_season(games: pd.DataFr
     assert holdout_cutoff(games, mid_season, 45, 300) == mid_season - dt.timedelta(days=45)
 
 
-def test_dejavus_share_is_refitted_from_the_served_component_forecasts(ctx: Context) -> None:
+def test_dejavus_share_is_refitted_from_the_served_component_forecasts(
+    ctx: Context, base: HalftimeEnsemble, tmp_path: Path
+) -> None:
+    production = ctx.registry.resolve("production")
     names = ["damped", "dejavu"]
-    assert served_component_forecasts(ctx, AS_OF, names) is None  # an empty log
+    assert served_component_forecasts(ctx, AS_OF, names, production) is None  # an empty log
+    # a refresh of production (same training) and an older training served games too
+    refreshed = register(ctx, tmp_path, weighted(base, [0.4, 0.6]), "update_dejavu", "2013-06-01")
+    older = register(ctx, tmp_path, weighted(base, [0.3, 0.7]), "retrain", "2012-06-01")
     rows, outcomes = [], []
-    for i in range(700):
+    for i in range(900):
         at = AS_OF - dt.timedelta(days=60) + dt.timedelta(hours=i)
         parts = {"damped": float(i % 7), "dejavu": float(i % 5)}
-        rows.append(PredictionRecord(f"g{i}", at, "v", "A", 1.0, -9, 11, components=parts))
+        served_by = older if i < 200 else (production if i % 2 else refreshed)
+        rows.append(PredictionRecord(f"g{i}", at, served_by, "A", 1.0, -9, 11, components=parts))
         rows.append(PredictionRecord(f"g{i}", at, "w", "shadow", 1.0, -9, 11, components={}))
         outcomes.append(OutcomeRecord(f"g{i}", float(i % 3), at + dt.timedelta(minutes=20)))
     ctx.log.record_predictions(rows)
     ctx.log.record_outcomes(outcomes)
-    P, y = served_component_forecasts(ctx, AS_OF, names)  # type: ignore[misc]
-    assert P.shape == (700, 2) and len(y) == 700  # served rows only, columns in name order
-    assert list(P[3]) == [3.0, 3.0] and y[3] == 0.0
-    assert served_component_forecasts(ctx, AS_OF, ["damped", "lstm"]) is None  # not logged
+    P, y = served_component_forecasts(ctx, AS_OF, names, production)  # type: ignore[misc]
+    # served rows of versions trained like production only, columns in name order
+    assert P.shape == (700, 2) and len(y) == 700
+    assert list(P[0]) == [200 % 7, 200 % 5] and y[0] == 200 % 3
+    assert served_component_forecasts(ctx, AS_OF, ["damped", "lstm"], production) is None
+
+
+def test_the_queue_keeps_the_higher_ranked_candidate(
+    ctx: Context, base: HalftimeEnsemble, tmp_path: Path
+) -> None:
+    running = register(ctx, tmp_path, weighted(base, [1.0, 0.0]), "retrain", "2014-01-15")
+    waiting = register(ctx, tmp_path, weighted(base, [0.2, 0.8]), "retrain", "2014-02-01")
+    lower = register(ctx, tmp_path, weighted(base, [0.0, 1.0]), "update_dejavu", "2013-06-01")
+    start_rollout(ctx, AS_OF, candidate=running)
+    start_rollout(ctx, AS_OF, candidate=waiting)
+    dropped = start_rollout(ctx, AS_OF, candidate=lower)
+    assert dropped.event == "dropped" and f"{waiting} (retrain) outranks it" in dropped.detail
+    assert queued_candidate(ctx)["version"] == waiting  # type: ignore[index]
+
+
+def test_a_waiting_candidate_that_cannot_start_is_dropped_and_the_decision_stands(
+    ctx: Context, base: HalftimeEnsemble, tmp_path: Path
+) -> None:
+    production = ctx.registry.resolve("production")
+    running = register(ctx, tmp_path, weighted(base, [1.0, 0.0]), "retrain", "2014-01-15")
+    stale = register(
+        ctx, tmp_path, weighted(base, [0.0, 1.0]), "update_dejavu", "2013-06-01", production
+    )
+    start_rollout(ctx, AS_OF, candidate=running)
+    # an analog update of the old production, waiting (put there by hand: rank equal)
+    ranks = {Step.UPDATE_DEJAVU: 2, Step.RETRAIN: 2}
+    ctx.policy = dataclasses.replace(ctx.policy, precedence=ranks)
+    assert start_rollout(ctx, AS_OF, candidate=stale).event == "queued"
+    log_pairs(ctx, production, running, 300, AS_OF + dt.timedelta(hours=1))
+    decided = decide_rollout(ctx, AS_OF + dt.timedelta(days=30))
+    assert decided.report.decision == "promote" and ctx.registry.resolve("production") == running
+    (dropped,) = decided.then
+    assert dropped.event == "dropped" and f"it was built on {production}" in dropped.detail
+    assert queued_candidate(ctx) is None and running_rollout(ctx) is None
+
+
+def test_start_again_after_a_data_refresh_changes_nothing(
+    ctx: Context, base: HalftimeEnsemble, tmp_path: Path
+) -> None:
+    same = register(ctx, tmp_path, weighted(base, [0.5001, 0.4999]), "update_dejavu", "2013-06-01")
+    ctx.registry.promote("candidate", same, reason="test")
+    assert start_rollout(ctx, AS_OF).event == "refresh"
+    history = len(ctx.registry.history())
+    again = start_rollout(ctx, AS_OF)
+    assert again.detail == f"{same} is already production"
+    assert len(ctx.registry.history()) == history
+
+
+def test_a_version_whose_files_are_damaged_never_gets_traffic(
+    ctx: Context, base: HalftimeEnsemble, tmp_path: Path
+) -> None:
+    damaged = register(ctx, tmp_path, weighted(base, [0.0, 1.0]), "retrain", "2014-01-15")
+    (tmp_path / "registry" / "versions" / damaged / "files" / "ensemble.json").write_text("{}")
+    with pytest.raises(RegistryError, match="corrupt"):
+        start_rollout(ctx, AS_OF, candidate=damaged, compare=False)
+    assert running_rollout(ctx) is None and ctx.gitops.read() is None

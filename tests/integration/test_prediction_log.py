@@ -201,3 +201,37 @@ def test_upgrading_a_log_with_two_served_forecasts_for_one_game_says_what_to_fix
     with log.engine.connect() as connection:
         assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
     log.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_log_with_rows_upgrades_to_interval_scales(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Rows written at revision 0002 keep their values and read back with no scale (1 for the
+    online update); new rows carry theirs."""
+    from sqlalchemy import text
+
+    url = (
+        f"sqlite:///{tmp_path / 'old.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_schema_url")
+    )
+    log = PredictionLog(url).migrate("0002")
+    insert = text(
+        "INSERT INTO predictions (game_id, predicted_at, as_of_minute, model_version, arm,"
+        " forecast, lower, upper, alpha, components, latency_ms) VALUES ('g1',"
+        " '2025-01-01 00:00:00', 18, 'v1', 'A', 1, -9, 11, 0.05, '{}', 0)"
+    )
+    with log.engine.begin() as connection:
+        connection.execute(insert)
+    log.migrate()
+    log.record_predictions([prediction(2, scale=1.25)])
+    log.record_outcomes([OutcomeRecord("g1", 3.0, T0), OutcomeRecord("g00002", 1.0, T0)])
+    joined = log.joined(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), T0 + dt.timedelta(days=400))
+    scales = dict(zip(joined["game_id"], joined["scale"], strict=True))
+    assert scales["g1"] is None or np.isnan(scales["g1"])
+    assert scales["g00002"] == 1.25
+    assert joined.loc[joined["game_id"] == "g1", "forecast"].item() == 1
+    log.engine.dispose()

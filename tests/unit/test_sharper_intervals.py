@@ -227,3 +227,19 @@ def test_bad_online_state() -> None:
     n = len(conformal.gammas)
     with pytest.raises(ValueError, match="must be finite"):
         conformal.set_online_state([float("nan")] * n, [0.0] * n)
+
+
+def test_a_scale_fitted_on_tied_games_keeps_factor_one_in_empty_bins() -> None:
+    X, _ = games(1, seed=16, heteroscedastic=True)
+    same = np.tile(X, (400, 1))  # every game alike: every prediction in one bin
+    scale = GameStateScale().fit(same, np.random.default_rng(17).gamma(2.0, 2.0, 400))
+    assert np.isfinite(scale(same)).all() and (scale(same) > 0).all()
+
+
+def test_differences_that_overflow_are_refused() -> None:
+    with pytest.raises(ValueError, match="differences"):
+        AbsoluteResidualConformal().conformalize([1e308], [-1e308])
+    conformal = AbsoluteResidualConformal().conformalize([1.0, 2.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match="differences are finite"):
+        conformal.update([1e308], [-1e308])
+    assert np.isfinite(conformal.half_width(finite=True))  # the state is untouched
