@@ -136,7 +136,10 @@ def validate_command(
     champion: Annotated[str, typer.Option(help="version id or alias")] = "production",
     season: Annotated[
         int | None,
-        typer.Option(help="validate on this season's games (default: the 45 days before --as-of)"),
+        typer.Option(
+            help="validate on this season's games (default: the games after the candidate's "
+            "last training game, else the 45 days before --as-of)"
+        ),
     ] = None,
     as_of: AsOf = None,
     data: Data = None,
@@ -201,7 +204,8 @@ def retrain_command(
     only: Only = False,
 ) -> None:
     """Retrain every component (when due) on the games before --as-of minus a 45-day
-    holdout -> validated against production on the holdout -> A/B test."""
+    holdout (or earlier, so that at least 300 games are held out) -> validated against
+    production on the held-out games -> A/B test (or a data refresh)."""
     run_cli_step(Step.RETRAIN, as_of, only=only, ctx=context(data), force=force)
 
 
