@@ -24,7 +24,7 @@ import pandas as pd
 from nba_forecast.data.splits import order_dates
 from nba_forecast.evaluation.metrics import winkler_score
 from nba_forecast.lifecycle.bootstrap import bootstrap
-from nba_forecast.lifecycle.cadence import due_steps
+from nba_forecast.lifecycle.cadence import cadence, due_steps
 from nba_forecast.lifecycle.context import Context, GameSource, StepResult
 from nba_forecast.lifecycle.gitops import GitOpsTarget, ensure_repo
 from nba_forecast.lifecycle.policy import Policy, Step
@@ -39,7 +39,8 @@ from nba_forecast.storage.registry import Registry
 
 logger = logging.getLogger(__name__)
 # the clock ticks twice a day: the morning runs the daily, weekly and monthly steps, the
-# evening (after the outcomes) the hourly ones again, as a cluster's hourly runs would
+# evening (after the outcomes) the hourly ones, as a cluster's hourly runs would (in the
+# morning they would find nothing new since the evening: no games were played overnight)
 MORNING, GAMES_AT, OUTCOMES_AT, EVENING = (dt.time(9), dt.time(19), dt.time(19, 20), dt.time(20))
 
 
@@ -166,7 +167,7 @@ def run_replay(
     by_day = list(played.groupby(order_dates(played).dt.normalize(), sort=True))
     for day_index, (day, day_games) in enumerate(by_day):
         if continuous:
-            last_tick = _tick(ctx, last_tick, clock.at(day, MORNING), result)
+            last_tick = _tick(ctx, last_tick, clock.at(day, MORNING), result, hourly=False)
         engine.reload(force=True)
         rows.extend(_play_day(engine, clock, day, day_games))
         if continuous:
@@ -178,9 +179,14 @@ def run_replay(
     return result
 
 
-def _tick(ctx: Context, last: dt.datetime, now: dt.datetime, result: ReplayResult) -> dt.datetime:
-    """Run the steps that fell due since the last tick; returns the new tick time."""
+def _tick(
+    ctx: Context, last: dt.datetime, now: dt.datetime, result: ReplayResult, hourly: bool = True
+) -> dt.datetime:
+    """Run the steps that fell due since the last tick (the hourly ones only if
+    ``hourly``); returns the new tick time."""
     for step in due_steps(last, now):
+        if not hourly and cadence(step).period == "hour":
+            continue
         produced = run_step(ctx, step, now)
         result.tally(produced[0])
         for done in _with_started(produced):
