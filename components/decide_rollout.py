@@ -12,9 +12,12 @@ def decide_rollout(
     environment: str,
     as_of: str,
     metrics: Output[Metrics],
+    games_uri: str = "",
 ) -> str:
     """Feed the served and shadow forecasts to the running A/B test: ramp, promote or roll
-    back, with the routing committed; '' when no test runs."""
+    back, with the routing committed, then start the candidate waiting for it (compared with
+    production on the recent games: those of ``games_uri`` beside the shipped ones); '' when
+    no test runs."""
     from nba_forecast.lifecycle.kfp_adapter import run_component
 
     deployment = {
@@ -22,6 +25,7 @@ def decide_rollout(
         "registry_url": registry_url,
         "gitops_repo": gitops_repo,
         "environment": environment,
+        "games_uri": games_uri,
     }
     result = run_component("decide_rollout", as_of, metrics, deployment=deployment)
     return result.detail if result.version else ""

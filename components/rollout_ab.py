@@ -12,9 +12,11 @@ def rollout_ab(
     as_of: str,
     share: float,
     report: Input[Markdown] = None,
+    games_uri: str = "",
 ) -> str:
     """Start the A/B rollout of the candidate model: routing committed (and pushed) to the
-    GitOps repository."""
+    GitOps repository; or, when it forecasts like production on the recent games (those of
+    ``games_uri`` beside the shipped ones), roll it forward as a data refresh."""
     from pathlib import Path
 
     from nba_forecast.lifecycle.kfp_adapter import model_reference, run_component
@@ -24,6 +26,7 @@ def rollout_ab(
         "registry_url": registry_url,
         "gitops_repo": gitops_repo,
         "environment": environment,
+        "games_uri": games_uri,
     }
     text = Path(report.path).read_text() if report is not None else ""
     result = run_component(

@@ -81,7 +81,9 @@ def update_dejavu_stage(
                 environment=environment,
                 as_of=as_of,
                 share=first_share,
-            )
+                games_uri=games_uri,
+            ),
+            "medium",  # compares candidate and production on the recent games
         )
 
 
@@ -121,7 +123,9 @@ def retrain_stage(
                     as_of=as_of,
                     share=first_share,
                     report=validated.outputs["report"],
-                )
+                    games_uri=games_uri,
+                ),
+                "medium",  # compares candidate and production on the recent games
             ).after(registered)
 
 
@@ -145,6 +149,7 @@ def decide_rollout_pipeline(
     gitops_repo: str = "",
     environment: str = "",
     as_of: str = AS_OF,
+    games_uri: str = "",
 ) -> None:
     """Hourly: ramp, promote or roll back the A/B test."""
     with recorded("decide_rollout", registry_url):
@@ -155,7 +160,9 @@ def decide_rollout_pipeline(
                 gitops_repo=gitops_repo,
                 environment=environment,
                 as_of=as_of,
-            )
+                games_uri=games_uri,
+            ),
+            "medium",  # a decision starts the waiting candidate: compared on the games
         )
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from nba_forecast.data.splits import order_dates
 from nba_forecast.lifecycle.context import Context, StepResult
 from nba_forecast.lifecycle.policy import Step
+from nba_forecast.lifecycle.promotion import queued_candidate, running_rollout
 from nba_forecast.lifecycle.training import history_before, train_ensemble
 from nba_forecast.lifecycle.versions import load_model, register_candidate
 
@@ -59,8 +60,6 @@ def holdout_cutoff(
 def last_training(ctx: Context) -> str | None:
     """The newest ``trained_to`` of production, the running test's challenger and the
     candidate waiting for it."""
-    from nba_forecast.lifecycle.promotion import queued_candidate, running_rollout
-
     versions = [ctx.registry.resolve("production")]
     live, waiting = running_rollout(ctx), queued_candidate(ctx)
     versions += [live.challenger] if live else []

@@ -72,9 +72,13 @@ def update_dejavu(ctx: Context, as_of: dt.datetime) -> StepResult:
     model, added = current.with_analog_games(X, y, data)
     last = order_dates(data).max().date().isoformat()
     detail = f"{added} games added to the analog database (through {last})"
-    served = served_component_forecasts(ctx, as_of, list(current.components), production)
     name = current.dejavu_name()
-    if served is not None and added and name is not None:
+    served = (  # the log is read only when there is a share to refit
+        served_component_forecasts(ctx, as_of, list(current.components), production)
+        if added and name is not None
+        else None
+    )
+    if served is not None and name is not None:
         model = model.reweighted(*served, component=name)
         detail += (
             f"; its weight refitted on {len(served[1])} served games: "

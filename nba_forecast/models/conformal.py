@@ -317,16 +317,18 @@ class GameStateScale:
                 for b in range(self.BINS)
             ]
         )
-        self.median_ = 1.0
-        self.median_ = float(np.median(self(X)))
+        self.median_ = float(np.median(self._unnormalised(X)))
         return self
+
+    def _unnormalised(self, X: ArrayLike) -> NDArray[np.float64]:
+        raw = np.maximum(self.features(X) @ self.coef_, self.floor_)
+        factor = self.factors_[np.searchsorted(self.edges_, raw)]
+        return np.asarray(np.maximum(raw * factor, self.floor_), dtype=np.float64)
 
     def __call__(self, X: ArrayLike) -> NDArray[np.float64]:
         if not hasattr(self, "coef_"):
             raise NotFittedError("GameStateScale: call fit first")
-        raw = np.maximum(self.features(X) @ self.coef_, self.floor_)
-        factor = self.factors_[np.searchsorted(self.edges_, raw)]
-        return np.asarray(np.maximum(raw * factor, self.floor_) / self.median_, dtype=np.float64)
+        return self._unnormalised(X) / self.median_
 
     def state(self) -> dict[str, Any]:
         return {

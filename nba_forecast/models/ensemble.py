@@ -126,7 +126,9 @@ class HalftimeEnsemble:
         self.scale_ = self._state_scale(X_v, y_v)
         return self
 
-    def _state_scale(self, X_val: NDArray[np.float64], y_val: NDArray[np.float64]) -> Any:
+    def _state_scale(
+        self, X_val: NDArray[np.float64], y_val: NDArray[np.float64]
+    ) -> GameStateScale | None:
         """A ``GameStateScale`` fitted on the validation games if, fitted and calibrated on
         their first half, it beats one width for all games on the second half (Winkler
         score); else None."""

@@ -276,16 +276,17 @@ def conditional_coverage(
         ranks = key.rank(method="first")  # ties split evenly, so every quintile has games
         spread = key.round(9).nunique() > 1  # one width for all (to rounding): one bucket
         bucket = pd.qcut(ranks, buckets, labels=False) if spread else ranks * 0
-        out[name] = [
-            {
-                "bucket": int(b) + 1,
-                "games": int(part.sum()),
-                "from": float(key[part].min()),
-                "to": float(key[part].max()),
-                "coverage": float(covered[part].mean()),
-                "width": float(width[part].mean()),
-            }
-            for b in sorted(bucket.unique())
-            for part in [bucket == b]
-        ]
+        out[name] = []
+        for b in sorted(bucket.unique()):
+            part = bucket == b
+            out[name].append(
+                {
+                    "bucket": int(b) + 1,
+                    "games": int(part.sum()),
+                    "from": float(key[part].min()),
+                    "to": float(key[part].max()),
+                    "coverage": float(covered[part].mean()),
+                    "width": float(width[part].mean()),
+                }
+            )
     return out
