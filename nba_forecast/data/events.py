@@ -33,6 +33,7 @@ QUARTER_S = 720
 OVERTIME_S = 300
 REGULATION_S = 4 * QUARTER_S
 MAX_PERIOD = 14  # 10 overtimes; more means a corrupt period column
+MAX_POINTS = 300  # per team and game (the record is 186); more is a corrupt score
 MAX_SCORELESS_S = 360  # > 6:00 without points in a regulation period: a broken clock
 EVENT_COLUMNS = ["game_id", "period", "elapsed_s", "home", "away", "row", "kind"]
 # (bad game mask, code, problem of game g, expected) of a whole-game check
@@ -177,7 +178,7 @@ def _check_shared_seconds(
     fg = frame["kind"].to_numpy() == "fg"
     elapsed = frame["elapsed_s"].to_numpy()
     pair = same_game & fg[1:] & fg[:-1] & (elapsed[1:] == elapsed[:-1])
-    pair_rows = np.concatenate([[False], pair])
+    pair_rows = np.concatenate([[False], pair]) if len(frame) else np.zeros(0, dtype=bool)
     per_game = pd.Series(pair_rows).groupby(frame["game_id"].to_numpy()).transform("sum")
     bad = pair_rows & (per_game.to_numpy() >= 2)
     return _first_problem_per_game(
@@ -252,16 +253,22 @@ def _game_rules(
             "at least one scoring event in every period up to the last",
         ),
         (
+            last == 3,
+            "incomplete_game",
+            lambda g: "the events stop in period 3",
+            "events through period 2 (a first half) or through the end of the game",
+        ),
+        (
             (last > 4) & (m_48 != 0),
             "overtime_inconsistent",
             lambda g: f"overtime played but regulation ended {m_48[g]:+.0f}",
             "a tie at the end of regulation in a game with overtime",
         ),
         (
-            (last == 4) & tied,
+            (last >= 4) & tied,
             "overtime_inconsistent",
-            lambda g: "the game ended tied without overtime",
-            "a winner after regulation, or overtime periods",
+            lambda g: f"the game ends tied after period {last[g]}",
+            "a winner: another overtime period follows a tie",
         ),
     ]
 

@@ -27,6 +27,7 @@ n_periods      Int8 [int8]             4, or 5+ with overtime; <NA> if unknown
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -74,6 +75,14 @@ ARROW_SCHEMA = pa.schema(
     ]
 )
 
+# Game ids: stats.nba.com's ten digits (``002YYGGGGG``) or any id of letters, digits, ``_`` and
+# ``-`` up to 32 characters starting with a letter or digit (safe as a file name, in a URL
+# path and in a spreadsheet cell: no ``=``/``+``/``@`` formula, no ``/`` or ``..``).
+GAME_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}"
+STATS_GAME_ID_PATTERN = r"00\d{8}"
+TEAM_PATTERN = r"[A-Za-z][A-Za-z0-9]{1,7}"  # BOS, NOK, PHX ...
+GAME_ID_EXPECTED = "a stats.nba.com id (10 digits) or up to 32 letters, digits, '_' or '-'"
+
 SEASON_TYPES = {"1": "preseason", "2": "regular", "3": "all-star", "4": "playoff", "5": "play-in"}
 
 
@@ -109,6 +118,10 @@ class Game:
 
     def margin(self, minute: int) -> int:
         return self.margins[minute]
+
+
+def is_game_id(text: str) -> bool:
+    return re.fullmatch(GAME_ID_PATTERN, text) is not None
 
 
 def season_from_game_id(game_id: str) -> tuple[int, str]:

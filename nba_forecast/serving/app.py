@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nba_forecast.data.schema import GAME_ID_PATTERN as ANY_GAME_ID
 from nba_forecast.serving.basketball import MAX_SCORE, check_margin_path
 from nba_forecast.serving.engine import Forecast, ForecastEngine, inputs_digest
 from nba_forecast.serving.live import LiveGame, UpdateRejected
@@ -47,7 +48,7 @@ from nba_forecast.storage.spool import database_unavailable
 
 logger = logging.getLogger(__name__)
 
-GAME_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+GAME_ID_PATTERN = f"^{ANY_GAME_ID}$"
 GAME_ID = Annotated[str, Path(min_length=1, max_length=32, pattern=GAME_ID_PATTERN)]
 TEAM = Field(None, min_length=2, max_length=4, pattern=r"^[A-Z]{2,4}$")
 CLOCK = r"^(1[0-2]|[0-9]):[0-5][0-9]$"

@@ -8,6 +8,7 @@ from typing import Literal
 import pandas as pd
 
 from nba_forecast.data.errors import DataError, LoadResult, OnError
+from nba_forecast.data.loaders.csv_rows import CsvRows
 from nba_forecast.data.loaders.margins import load_margins
 from nba_forecast.data.loaders.scoring_events import TIME_COLUMNS, load_scoring_events
 from nba_forecast.data.loaders.stats_pbp import load_stats_pbp
@@ -33,12 +34,8 @@ def detect_format(path: Path) -> str:
         return "stats-pbp"
     if is_parquet(path):
         return "margins"
-    if not path.exists():
-        raise DataError("file_not_found", "no such file", source=str(path))
-    try:
-        header = set(pd.read_csv(path, nrows=0).columns)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError):
-        raise DataError("unreadable_file", "cannot read a CSV header", source=str(path)) from None
+    with CsvRows(path) as rows:
+        header = set(rows.header)
     if "EVENTMSGTYPE" in header:
         return "stats-pbp"
     if "m_0" in header:

@@ -8,22 +8,35 @@ final_home, final_away, n_periods``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from nba_forecast.data.errors import DataError, LoadResult, OnError, collect
+from nba_forecast.data.loaders.csv_rows import CsvRows, Row
+from nba_forecast.data.loaders.metadata import metadata_checks
 from nba_forecast.data.loaders.tables import (
+    CHUNK_ROWS,
+    LINE,
+    MAX_GAMES,
     RowCheck,
-    file_rows,
+    as_numbers,
+    damaged_row_errors,
+    drop_reported,
     first_row_errors,
+    game_id_check,
+    is_parquet,
     normalize_game_ids,
-    read_table,
+    open_parquet,
+    parquet_batches,
     require_columns,
+    rows_frame,
 )
 from nba_forecast.data.schema import (
     COLUMNS,
+    FINAL_COLUMNS,
     FIRST_HALF_COLUMNS,
     MARGIN_COLUMNS,
     SEASON_TYPES,
@@ -34,10 +47,9 @@ logger = logging.getLogger(__name__)
 
 REQUIRED = ["game_id", "season", *FIRST_HALF_COLUMNS]
 MAX_MINUTE_SWING = 20  # the real data never moves more than 11 points in one minute
-
-
-def _as_numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return frame[columns].apply(pd.to_numeric, errors="coerce").astype(np.float64)
+MAX_POINTS = 300  # a team's final score (the record is 186)
+MAX_PERIODS = 14  # 4 quarters and up to 10 overtimes
+NUMBER_COLUMNS = [*MARGIN_COLUMNS, *FINAL_COLUMNS]
 
 
 def _first_bad_column(bad: np.ndarray, columns: list[str]) -> pd.Series:
@@ -54,18 +66,19 @@ def _first_half(columns: list[str]) -> np.ndarray:
     return np.arange(len(columns)) < len(FIRST_HALF_COLUMNS)
 
 
-def _id_checks(frame: pd.DataFrame) -> list[RowCheck]:
-    """Checks on a game's identity: game id present and unique, a plausible season."""
-    season = pd.to_numeric(frame["season"], errors="coerce")
+def _id_checks(frame: pd.DataFrame, earlier: set[str]) -> list[RowCheck]:
+    """Checks on a game's identity: game id present, well-formed and unique (also against the
+    ids of ``earlier`` chunks of the file), a plausible season."""
     game_id = frame["game_id"]
-    duplicate = game_id.duplicated(keep="first") & game_id.notna()
+    duplicate = (game_id.duplicated(keep="first") | game_id.isin(earlier)) & game_id.notna()
     return [
         (game_id.isna() | (game_id == ""), "missing_game_id", "empty game_id", "a game id"),
+        game_id_check(game_id),
         (duplicate, "duplicate_game_id", "game id appears twice in the file", "each game id once"),
         (
-            season.isna() | (season != season.round()) | (season < 1946) | (season > 2100),
+            frame["season"].isna(),
             "bad_season",
-            "season " + frame["season"].astype("string").fillna("<empty>"),
+            "season <empty>",
             "the year the season starts in, e.g. 2013",
         ),
     ]
@@ -139,38 +152,74 @@ def _sequence_checks(v: np.ndarray, text_missing: np.ndarray, columns: list[str]
     ]
 
 
-def _margin_checks(frame: pd.DataFrame) -> list[RowCheck]:
+def _margin_checks(frame: pd.DataFrame, numbers: pd.DataFrame) -> list[RowCheck]:
     """Checks on the ``m_*`` columns the file has."""
     present = [c for c in MARGIN_COLUMNS if c in frame.columns]
     text_missing = frame[present].isna().to_numpy()
-    v = _as_numbers(frame, present).to_numpy()
+    v = numbers[present].to_numpy()
     return [*_cell_checks(v, text_missing, present), *_sequence_checks(v, text_missing, present)]
 
 
-def _optional_column_checks(frame: pd.DataFrame) -> list[RowCheck]:
-    """Checks on ``game_date`` and ``season_type``, where the file has them."""
-    checks: list[RowCheck] = []
-    if "game_date" in frame.columns:
-        parsed = pd.to_datetime(frame["game_date"], errors="coerce", format="mixed")
-        checks.append(
-            (
-                parsed.isna() & frame["game_date"].notna(),
-                "bad_date",
-                "unparseable game_date " + frame["game_date"].astype("string"),
-                "an ISO date, e.g. 2013-10-29",
-            )
-        )
-    if "season_type" in frame.columns:
-        known = set(SEASON_TYPES.values())
-        checks.append(
-            (
-                frame["season_type"].notna() & ~frame["season_type"].isin(known),
-                "bad_season_type",
-                "season_type " + frame["season_type"].astype("string"),
-                f"one of {', '.join(sorted(known))}",
-            )
-        )
-    return checks
+def _whole_number(
+    frame: pd.DataFrame, numbers: pd.DataFrame, column: str, low: int, high: int
+) -> pd.Series:
+    """The column as numbers where it is a whole number in [low, high]; NaN where empty;
+    -1 (never valid) where it is anything else."""
+    if column not in frame.columns:
+        return pd.Series(np.nan, index=frame.index)
+    value = numbers[column]
+    bad = frame[column].notna() & ~((value == value.round()) & (value >= low) & (value <= high))
+    return value.mask(bad, -1.0)
+
+
+def _final_score_checks(frame: pd.DataFrame, numbers: pd.DataFrame) -> list[RowCheck]:
+    """The final score and periods, where given: in range, and consistent with m_48 (the end
+    of regulation) -- the margin after 4 periods is the final one, or 0 before overtime."""
+    home = _whole_number(frame, numbers, "final_home", 0, MAX_POINTS)
+    away = _whole_number(frame, numbers, "final_away", 0, MAX_POINTS)
+    periods = _whole_number(frame, numbers, "n_periods", 4, MAX_PERIODS)
+    m_48 = numbers["m_48"] if "m_48" in numbers.columns else pd.Series(np.nan, index=frame.index)
+    known = home.ge(0) & away.ge(0)
+    regulation = known & periods.eq(4) & m_48.notna()
+    return [
+        (
+            home.eq(-1) | away.eq(-1),
+            "bad_final_score",
+            "final score "
+            + frame.get("final_home", pd.Series("", index=frame.index)).astype("string").fillna("")
+            + " - "
+            + frame.get("final_away", pd.Series("", index=frame.index)).astype("string").fillna(""),
+            f"whole points from 0 to {MAX_POINTS}",
+        ),
+        (
+            periods.eq(-1),
+            "bad_n_periods",
+            "n_periods "
+            + frame.get("n_periods", pd.Series("", index=frame.index)).astype("string").fillna(""),
+            f"a whole number of periods from 4 to {MAX_PERIODS}",
+        ),
+        (
+            known & (home == away),
+            "final_score_mismatch",
+            "the final score is a tie",
+            "a winner (basketball has no ties)",
+        ),
+        (
+            regulation & ((home - away) != m_48),
+            "final_score_mismatch",
+            "final margin "
+            + (home - away).astype("string")
+            + " but m_48 is "
+            + m_48.astype("string"),
+            "m_48 = final_home - final_away in a game without overtime",
+        ),
+        (
+            known & periods.gt(4) & m_48.notna() & (m_48 != 0),
+            "overtime_inconsistent",
+            "overtime played but m_48 is " + m_48.astype("string"),
+            "m_48 = 0 (a tie at the end of regulation) in a game with overtime",
+        ),
+    ]
 
 
 def _aligned(check: RowCheck, index: pd.Index) -> RowCheck:
@@ -181,14 +230,20 @@ def _aligned(check: RowCheck, index: pd.Index) -> RowCheck:
     return pd.Series(np.asarray(mask), index=index), code, problem, expected
 
 
-def _checks(frame: pd.DataFrame) -> list[RowCheck]:
+def _checks(frame: pd.DataFrame, numbers: pd.DataFrame, earlier: set[str]) -> list[RowCheck]:
     """Every row check, in order: a game is reported for the first one it fails."""
-    checks = [*_id_checks(frame), *_margin_checks(frame), *_optional_column_checks(frame)]
+    checks = [
+        *_id_checks(frame, earlier),
+        *_margin_checks(frame, numbers),
+        *_final_score_checks(frame, numbers),
+        *metadata_checks(frame),
+    ]
     return [_aligned(check, frame.index) for check in checks]
 
 
-def _complete(frame: pd.DataFrame) -> pd.DataFrame:
+def _complete(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
+    out[list(numbers.columns)] = numbers
     for column in COLUMNS:
         if column not in out.columns:
             out[column] = None
@@ -197,27 +252,93 @@ def _complete(frame: pd.DataFrame) -> pd.DataFrame:
     fallback = derived.where(stats_id, "regular")
     out["season_type"] = out["season_type"].where(out["season_type"].notna(), fallback)
     out["season"] = pd.to_numeric(out["season"])
-    out[MARGIN_COLUMNS] = _as_numbers(out, MARGIN_COLUMNS)
-    for column in ("final_home", "final_away", "n_periods"):
-        out[column] = pd.to_numeric(out[column], errors="coerce")
     out["game_date"] = pd.to_datetime(out["game_date"], format="mixed")
     return conform(out)
 
 
-def load_margins(path: Path, *, on_error: OnError = "raise") -> LoadResult:
-    """Load a minute-margin CSV/Parquet file into a game table."""
-    source = str(path)
-    frame = read_table(path)
-    require_columns(frame, REQUIRED, source)
+def _csv_chunks(rows: CsvRows, source: str) -> Iterator[pd.DataFrame]:
+    batch: list[Row] = []
+    with rows:
+        try:
+            for count, row in enumerate(rows, start=1):
+                if count > MAX_GAMES:
+                    raise DataError(
+                        "too_many_games",
+                        f"more than {MAX_GAMES:,} games",
+                        source=source,
+                        row=row.line,
+                        expected=f"at most {MAX_GAMES:,} games per load (split the file)",
+                    )
+                batch.append(row)
+                if len(batch) >= CHUNK_ROWS:
+                    yield rows_frame(rows.header, batch)
+                    batch = []
+        except DataError:
+            # the rows read whole before the file broke off are checked like the others
+            if batch:
+                yield rows_frame(rows.header, batch)
+            raise
+    if batch:
+        yield rows_frame(rows.header, batch)
+
+
+def _chunks(path: Path, source: str) -> Iterator[pd.DataFrame]:
+    """The file's rows as frames of at most ``CHUNK_ROWS`` rows. A file that cannot be opened
+    or lacks columns fails here; what breaks later fails while iterating."""
+    if is_parquet(path):
+        return parquet_batches(open_parquet(path, source, REQUIRED), source)
+    rows = CsvRows(path)
+    try:
+        require_columns(rows.header, REQUIRED, source)
+    except DataError:
+        rows.close()
+        raise
+    return _csv_chunks(rows, source)
+
+
+def _chunk_games(
+    frame: pd.DataFrame,
+    source: str,
+    earlier: set[str],
+    problems: list[DataError],
+    on_error: OnError,
+) -> pd.DataFrame:
+    """The valid games of one chunk; the others' problems collected."""
     frame = frame.reset_index(drop=True)
     frame["game_id"] = normalize_game_ids(frame["game_id"])
-    errors = first_row_errors(frame["game_id"], file_rows(frame), _checks(frame), source)
-    problems: list[DataError] = []
+    numbers = as_numbers(frame, [c for c in NUMBER_COLUMNS if c in frame.columns])
+    errors = damaged_row_errors(frame, frame["game_id"], source)
+    damaged = {e.game_id for e in errors}
+    found = first_row_errors(
+        frame["game_id"], frame[LINE], _checks(frame, numbers, earlier), source
+    )
+    errors += [e for e in found if e.game_id not in damaged]
     for error in errors:
         collect(problems, error, on_error)
     # every row of a bad game goes: with a duplicate id we cannot tell which row is right
     bad_rows = frame["game_id"].isin({e.game_id for e in errors}).fillna(False).to_numpy().copy()
-    bad_rows |= frame.index.isin([e.row - 2 for e in errors if e.row is not None])
-    games = _complete(frame[~bad_rows])
+    bad_rows |= frame[LINE].isin([e.row for e in errors if e.row is not None]).to_numpy()
+    earlier.update(frame["game_id"].dropna().astype(str))
+    return _complete(frame[~bad_rows].drop(columns=[LINE]), numbers[~bad_rows])
+
+
+def load_margins(path: Path, *, on_error: OnError = "raise") -> LoadResult:
+    """Load a minute-margin CSV/Parquet file into a game table, a chunk at a time."""
+    source = str(path)
+    problems: list[DataError] = []
+    parts: list[pd.DataFrame] = []
+    earlier: set[str] = set()
+    chunks = _chunks(path, source)
+    while True:
+        try:
+            frame = next(chunks)
+        except StopIteration:
+            break
+        except DataError as error:  # the file broke off: the games before it stand
+            collect(problems, error, on_error)
+            break
+        parts.append(_chunk_games(frame, source, earlier, problems, on_error))
+    # a duplicate in a later chunk also condemns the first copy
+    games = drop_reported(parts, problems)
     logger.info("margins: %s -> %d games, %d skipped", source, len(games), len(problems))
     return LoadResult(games, problems)

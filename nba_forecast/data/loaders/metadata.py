@@ -1,13 +1,72 @@
-"""Who played and when: joining game metadata onto margins sampled from play-by-play."""
+"""Who played and when: checking a file's game metadata and joining it onto sampled margins."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from nba_forecast.data.errors import DataError
-from nba_forecast.data.schema import COLUMNS, conform, empty_games, season_from_game_id
+from nba_forecast.data.loaders.tables import RowCheck, shown
+from nba_forecast.data.schema import (
+    COLUMNS,
+    SEASON_TYPES,
+    TEAM_PATTERN,
+    conform,
+    empty_games,
+    season_from_game_id,
+)
 
 META = ["game_date", "home_team", "away_team"]
+FIRST_SEASON, LAST_SEASON = 1946, 2100
+
+
+def metadata_checks(frame: pd.DataFrame) -> list[RowCheck]:
+    """Checks on the optional columns ``season, season_type, game_date, home_team,
+    away_team`` where the file has them (an empty cell is allowed: it means unknown)."""
+    checks: list[RowCheck] = []
+    if "season" in frame.columns:
+        season = pd.to_numeric(frame["season"], errors="coerce")
+        plausible = (season == season.round()) & season.between(FIRST_SEASON, LAST_SEASON)
+        checks.append(
+            (
+                frame["season"].notna() & ~plausible,
+                "bad_season",
+                "season " + shown(frame["season"]),
+                f"the year the season starts in, {FIRST_SEASON}-{LAST_SEASON}, e.g. 2013",
+            )
+        )
+    if "season_type" in frame.columns:
+        known = set(SEASON_TYPES.values())
+        checks.append(
+            (
+                frame["season_type"].notna() & ~frame["season_type"].isin(known),
+                "bad_season_type",
+                "season_type " + shown(frame["season_type"]),
+                f"one of {', '.join(sorted(known))}",
+            )
+        )
+    if "game_date" in frame.columns:
+        parsed = pd.to_datetime(frame["game_date"], errors="coerce", format="mixed")
+        in_range = parsed.dt.year.between(FIRST_SEASON, LAST_SEASON + 1)
+        checks.append(
+            (
+                frame["game_date"].notna() & ~(parsed.notna() & in_range),
+                "bad_date",
+                "unparseable game_date " + shown(frame["game_date"]),
+                "an ISO date, e.g. 2013-10-29",
+            )
+        )
+    for column in ("home_team", "away_team"):
+        if column in frame.columns:
+            ok = frame[column].astype("string").str.fullmatch(TEAM_PATTERN).fillna(False)
+            checks.append(
+                (
+                    frame[column].notna() & ~ok.astype(bool),
+                    "bad_team",
+                    f"{column} " + shown(frame[column]),
+                    "a team abbreviation of 2-8 letters or digits, e.g. BOS",
+                )
+            )
+    return checks
 
 
 def _add_columns_from(games: pd.DataFrame, extra: pd.DataFrame) -> None:
@@ -25,47 +84,48 @@ def _add_columns_from(games: pd.DataFrame, extra: pd.DataFrame) -> None:
             games[column] = values
 
 
-def _seasons_from_ids(game_ids: pd.Series) -> dict[str, tuple[int, str]]:
-    """``(season, season_type)`` per stats.nba.com game id; any other id is an error."""
-    derived = {}
-    for game_id in game_ids:
+def _seasons_from_ids(games: pd.DataFrame) -> list[DataError]:
+    """Fill missing seasons and season types (in place) from stats.nba.com game ids; an
+    error for each game whose season stays unknown."""
+    if "season" not in games.columns:
+        games["season"] = pd.NA
+    if "season_type" not in games.columns:
+        games["season_type"] = pd.NA
+    problems = []
+    for index in games.index[games["season"].isna()]:
+        game_id = str(games.at[index, "game_id"])
         try:
-            derived[game_id] = season_from_game_id(str(game_id))
+            season, kind = season_from_game_id(game_id)
         except ValueError:
-            raise DataError(
-                "unknown_season",
-                "season cannot be derived from the game id",
-                game_id=str(game_id),
-                expected="a stats.nba.com game id or a 'season' column",
-            ) from None
-    return derived
-
-
-def _fill_seasons(games: pd.DataFrame) -> None:
-    """Fill missing seasons and season types (in place) from the game ids."""
-    unknown = games if "season" not in games.columns else games[games["season"].isna()]
-    derived = _seasons_from_ids(unknown["game_id"])
-    season = games["game_id"].map(lambda g: derived.get(g, (None, None))[0])
-    kind = games["game_id"].map(lambda g: derived.get(g, (None, None))[1])
-    games["season"] = season if "season" not in games.columns else games["season"].fillna(season)
-    games["season_type"] = (
-        kind if "season_type" not in games.columns else games["season_type"].fillna(kind)
-    )
+            problems.append(
+                DataError(
+                    "unknown_season",
+                    "season cannot be derived from the game id",
+                    game_id=game_id,
+                    expected="a stats.nba.com game id or a 'season' column",
+                )
+            )
+            continue
+        games.at[index, "season"] = season
+        if pd.isna(games.at[index, "season_type"]):
+            games.at[index, "season_type"] = kind
+    return problems
 
 
 def attach_metadata(
     margins: pd.DataFrame | None,
     from_file: pd.DataFrame | None,
     metadata: pd.DataFrame | None,
-) -> pd.DataFrame:
-    """A schema-conformant game table from sampled margins.
+) -> tuple[pd.DataFrame, list[DataError]]:
+    """A schema-conformant game table from sampled margins, and the games left out because
+    their season is unknown.
 
     Season and season type come from ``season``/``season_type`` columns of ``from_file`` when
     present, else from the stats.nba.com game id. Date and teams come from ``metadata``
     (e.g. the shipped games or a game log) first, then from ``from_file``.
     """
     if margins is None or margins.empty:
-        return empty_games()
+        return empty_games(), []
     games = margins.reset_index(drop=True).copy()
     for extra in (from_file, metadata):
         if extra is not None and not extra.empty:
@@ -73,8 +133,7 @@ def attach_metadata(
     for column in META:
         if column not in games.columns:
             games[column] = None
-    if "season" not in games.columns or games["season"].isna().any():
-        _fill_seasons(games)
-    if "season_type" not in games.columns:
-        games["season_type"] = "regular"
-    return conform(games[COLUMNS])
+    problems = _seasons_from_ids(games)
+    games = games[~games["game_id"].isin({p.game_id for p in problems})]
+    games["season_type"] = games["season_type"].fillna("regular")
+    return conform(games[COLUMNS]), problems

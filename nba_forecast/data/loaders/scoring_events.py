@@ -19,91 +19,134 @@ import numpy as np
 import pandas as pd
 
 from nba_forecast.data.errors import DataError, LoadResult, OnError, collect
-from nba_forecast.data.events import elapsed_seconds, margins_from_events
+from nba_forecast.data.events import (
+    MAX_PERIOD,
+    MAX_POINTS,
+    MAX_SCORELESS_S,
+    OVERTIME_S,
+    QUARTER_S,
+    REGULATION_S,
+    elapsed_seconds,
+    margins_from_events,
+)
 from nba_forecast.data.loaders.clock import parse_clock
-from nba_forecast.data.loaders.metadata import attach_metadata
+from nba_forecast.data.loaders.metadata import attach_metadata, metadata_checks
 from nba_forecast.data.loaders.tables import (
+    LINE,
     RowCheck,
-    file_rows,
+    damaged_row_errors,
+    drop_reported,
     first_row_errors,
+    game_frames,
+    game_id_check,
     normalize_game_ids,
-    read_table,
-    require_columns,
 )
 
 logger = logging.getLogger(__name__)
 
 TIME_COLUMNS = ("elapsed_s", "remaining_s", "clock")
 OPTIONAL = ["season", "season_type", "game_date", "home_team", "away_team"]
+REQUIRED = ["game_id", "period", "home", "away"]
+MAX_EVENTS_PER_GAME = 1_000  # a whole game has ~150 scoring events
+MAX_ELAPSED_S = REGULATION_S + (MAX_PERIOD - 4) * OVERTIME_S
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
-    return pd.to_numeric(frame[column], errors="coerce")
+    return pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
 
 
-def _time_column(frame: pd.DataFrame, source: str) -> str:
+def _time_column(header: list[str], source: str) -> str:
     """The first of ``TIME_COLUMNS`` the file has."""
-    time_column = next((c for c in TIME_COLUMNS if c in frame.columns), None)
+    time_column = next((c for c in TIME_COLUMNS if c in header), None)
     if time_column is None:
         raise DataError(
             "missing_columns",
             "no time column",
             source=source,
+            row=1,
             expected=f"one of {', '.join(TIME_COLUMNS)}",
         )
     return time_column
 
 
+def _whole(values: pd.Series) -> pd.Series:
+    return values.notna() & (values == values.round())
+
+
 def _row_checks(
     game_id: pd.Series,
     period: pd.Series,
-    remaining: pd.Series,
+    time: pd.Series,
     home: pd.Series,
     away: pd.Series,
     time_column: str,
 ) -> list[RowCheck]:
-    """Checks on single rows: a game id and whole-number period, time and scores."""
+    """Checks on single rows: a well-formed game id, whole numbers in range for period, time
+    and scores (bounded before they become integers)."""
+    most_time = MAX_ELAPSED_S if time_column == "elapsed_s" else QUARTER_S
     return [
         (game_id.isna() | (game_id == ""), "missing_game_id", "empty game_id", "a game id"),
+        game_id_check(game_id),
         (
-            period.isna() | (period != period.round()),
+            ~_whole(period),
             "bad_period",
             "unparseable period",
             "an integer period, 1-4 or 5+ for overtime",
         ),
         (
-            remaining.isna() | (remaining != remaining.round()),
+            (period < 1) | (period > MAX_PERIOD),
+            "period_out_of_range",
+            "period out of range",
+            f"a period from 1 to {MAX_PERIOD}",
+        ),
+        (
+            ~_whole(time),
             "unparseable_clock",
             f"unparseable {time_column}",
             "whole seconds" if time_column != "clock" else "mm:ss time remaining",
         ),
         (
-            home.isna() | away.isna() | (home != home.round()) | (away != away.round()),
+            (time < 0) | (time > most_time),
+            "clock_out_of_range",
+            f"{time_column} out of range",
+            f"from 0 to {most_time} seconds",
+        ),
+        (
+            ~_whole(home) | ~_whole(away),
             "bad_score",
             "home/away score is not a whole number",
             "cumulative points, e.g. 12",
         ),
+        (
+            (home < 0) | (away < 0) | (home > MAX_POINTS) | (away > MAX_POINTS),
+            "score_out_of_range",
+            "home/away score out of range",
+            f"from 0 to {MAX_POINTS} points",
+        ),
     ]
 
 
-def _parse(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataError]]:
-    """The file's rows as an events frame, plus row-level parse errors (one per game)."""
-    time_column = _time_column(frame, source)
-    rows = file_rows(frame)
+def _parse(
+    frame: pd.DataFrame, source: str, time_column: str
+) -> tuple[pd.DataFrame, list[DataError]]:
+    """The frame's rows as an events frame, plus row-level errors (one per game)."""
+    lines = frame[LINE]
     game_id = normalize_game_ids(frame["game_id"])
     period = _numeric(frame, "period")
     home, away = _numeric(frame, "home"), _numeric(frame, "away")
-    if time_column == "clock":
-        remaining = parse_clock(frame["clock"])
-    else:
-        remaining = _numeric(frame, time_column)
-    checks = _row_checks(game_id, period, remaining, home, away, time_column)
-    errors = first_row_errors(game_id, rows, checks, source)
-    keep = ~game_id.isin({e.game_id for e in errors})
+    time = parse_clock(frame["clock"]) if time_column == "clock" else _numeric(frame, time_column)
+    checks = _row_checks(game_id, period, time, home, away, time_column)
+    errors = damaged_row_errors(frame, game_id, source)
+    damaged = {e.game_id for e in errors}
+    found = first_row_errors(game_id, lines, [*checks, *metadata_checks(frame)], source)
+    errors += [e for e in found if e.game_id not in damaged]
+    keep = ~game_id.isin({e.game_id for e in errors}) & game_id.notna()
     period_int = period[keep].astype(np.int64).to_numpy()
-    time = remaining[keep].astype(np.int64).to_numpy()
+    seconds = time[keep].astype(np.int64).to_numpy()
     elapsed = (
-        time if time_column == "elapsed_s" else elapsed_seconds(np.clip(period_int, 1, None), time)
+        seconds
+        if time_column == "elapsed_s"
+        else elapsed_seconds(np.clip(period_int, 1, None), seconds)
     )
     events = pd.DataFrame(
         {
@@ -112,11 +155,44 @@ def _parse(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataErr
             "elapsed_s": elapsed,
             "home": home[keep].astype(np.int64).to_numpy(),
             "away": away[keep].astype(np.int64).to_numpy(),
-            "row": rows[keep].to_numpy(),
+            "row": lines[keep].to_numpy(),
             "kind": "",
         }
     )
     return events, errors
+
+
+def _file_columns(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """The optional per-game columns the file has, by game id."""
+    present = [c for c in OPTIONAL if c in frame.columns]
+    if not present:
+        return None
+    from_file = frame[present].assign(game_id=normalize_game_ids(frame["game_id"]))
+    from_file = from_file.dropna(subset=["game_id"])
+    if "season" in from_file:
+        from_file["season"] = pd.to_numeric(from_file["season"], errors="coerce")
+    return from_file
+
+
+def _quiet_ends(events: pd.DataFrame, margins: pd.DataFrame) -> list[DataError]:
+    """Games whose events stop more than 6:00 before the end of their last period: this
+    format marks no period ends, so that is how a game cut short shows (no real period has
+    ended with more than 4:01 without points)."""
+    last = events[events["game_id"].isin(margins["game_id"])]
+    last = last.sort_values(["game_id", "elapsed_s"]).groupby("game_id").tail(1)
+    period = last["period"].to_numpy()
+    end = np.where(period <= 4, period * QUARTER_S, REGULATION_S + (period - 4) * OVERTIME_S)
+    last = last.assign(gap=end - last["elapsed_s"].to_numpy())
+    return [
+        DataError(
+            "incomplete_game",
+            f"the events stop {r.gap // 60}:{r.gap % 60:02d} before the end of period {r.period}",
+            game_id=str(r.game_id),
+            row=int(r.row),
+            expected="every scoring event to the end of the last period (the file cut short?)",
+        )
+        for r in last[last["gap"] > MAX_SCORELESS_S].itertuples(index=False)
+    ]
 
 
 def load_scoring_events(
@@ -125,23 +201,32 @@ def load_scoring_events(
     metadata: pd.DataFrame | None = None,
     on_error: OnError = "raise",
 ) -> LoadResult:
-    """Load a scoring-event file into a game table (see module docstring for the format)."""
+    """Load a scoring-event file into a game table (see module docstring for the format),
+    a chunk of whole games at a time."""
     source = str(path)
-    frame = read_table(path)
-    require_columns(frame, ["game_id", "period", "home", "away"], source)
-    events, problems = _parse(frame, source)
-    if on_error == "raise" and problems:
-        raise problems[0]
-    margins, event_errors = margins_from_events(events, check_steps=False, on_error="skip")
-    for error in event_errors:
-        collect(problems, error.with_source(source), on_error)
-    present = [c for c in OPTIONAL if c in frame.columns]
-    from_file = None
-    if present:
-        from_file = frame[present].assign(game_id=normalize_game_ids(frame["game_id"]))
-        from_file = from_file.dropna(subset=["game_id"])
-        if "season" in from_file:
-            from_file["season"] = pd.to_numeric(from_file["season"], errors="coerce")
-    games = attach_metadata(margins, from_file, metadata)
+    header, grouping, frames = game_frames(path, REQUIRED, "game_id", MAX_EVENTS_PER_GAME)
+    time_column = _time_column(header, source)
+    problems: list[DataError] = []
+    parts = []
+    reported = 0
+    for frame in frames:
+        for problem in grouping.problems[reported:]:
+            collect(problems, problem, on_error)
+        reported = len(grouping.problems)
+        events, row_errors = _parse(frame, source, time_column)
+        for error in row_errors:
+            collect(problems, error, on_error)
+        margins, event_errors = margins_from_events(events, check_steps=False, on_error="skip")
+        quiet = _quiet_ends(events, margins)
+        for error in [*event_errors, *quiet]:
+            collect(problems, error.with_source(source), on_error)
+        margins = margins[~margins["game_id"].isin({e.game_id for e in quiet})]
+        games, unknown = attach_metadata(margins, _file_columns(frame), metadata)
+        for error in unknown:
+            collect(problems, error.with_source(source), on_error)
+        parts.append(games)
+    for problem in grouping.problems[reported:]:
+        collect(problems, problem, on_error)
+    games = drop_reported(parts, problems)
     logger.info("events: %s -> %d games, %d skipped", source, len(games), len(problems))
     return LoadResult(games, problems)

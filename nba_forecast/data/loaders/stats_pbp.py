@@ -9,6 +9,7 @@ public archives) or several; a directory of files can be loaded in one call.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,71 +17,172 @@ import numpy as np
 import pandas as pd
 
 from nba_forecast.data.errors import DataError, LoadResult, OnError, collect
-from nba_forecast.data.events import elapsed_seconds, margins_from_events
+from nba_forecast.data.events import MAX_PERIOD, MAX_POINTS, elapsed_seconds, margins_from_events
 from nba_forecast.data.loaders.clock import parse_clock
 from nba_forecast.data.loaders.metadata import attach_metadata
 from nba_forecast.data.loaders.tables import (
-    file_rows,
+    LINE,
+    RowCheck,
+    damaged_row_errors,
+    drop_reported,
     first_row_errors,
+    game_frames,
+    game_id_check,
     normalize_game_ids,
-    read_table,
-    require_columns,
+    shown,
 )
+from nba_forecast.data.schema import TEAM_PATTERN
 
 logger = logging.getLogger(__name__)
 
 REQUIRED = ["GAME_ID", "PERIOD", "PCTIMESTRING", "SCORE", "EVENTMSGTYPE"]
-FIELD_GOAL, FREE_THROW = "1", "3"
+FIELD_GOAL, FREE_THROW, END_OF_PERIOD = "1", "3", "13"
 SCORE_PATTERN = r"\s*(\d+)\s*-\s*(\d+)\s*"
+MAX_ROWS_PER_GAME = 5_000  # a game has 400-700 rows
 
 
-def _scoring_events(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataError]]:
-    """Scoring rows as an events frame, plus row-level parse errors (one per game)."""
-    frame = frame.assign(row=file_rows(frame), GAME_ID=normalize_game_ids(frame["GAME_ID"]))
+def _score(text: pd.Series) -> pd.DataFrame:
+    """``AWAY - HOME`` strings as numbers (NaN where unparseable; long digit runs stay
+    finite as floats and fail the range check)."""
+    parts = text.astype("string").str.extract(rf"^{SCORE_PATTERN}$")
+    digits = parts.apply(lambda column: column.str.replace(r"^0+(?=\d)", "", regex=True))
+    return digits.apply(lambda column: column.str.slice(0, 6)).astype("Float64").astype(float)
+
+
+def _row_checks(frame: pd.DataFrame, game_id: pd.Series) -> tuple[list[RowCheck], pd.Series]:
+    """Checks on single rows (the game id and period on every row, score and clock on scoring
+    rows) and the scoring-row mask."""
     event_type = frame["EVENTMSGTYPE"].astype("string").str.strip()
-    scoring = frame[event_type.isin([FIELD_GOAL, FREE_THROW]) & frame["SCORE"].notna()].copy()
-    scoring["kind"] = np.where(event_type[scoring.index] == FREE_THROW, "ft", "fg")
-
-    score = scoring["SCORE"].astype("string").str.extract(rf"^{SCORE_PATTERN}$")
-    period = pd.to_numeric(scoring["PERIOD"], errors="coerce")
-    remaining = parse_clock(scoring["PCTIMESTRING"])
-    checks = [
-        (
-            score[0].isna(),
-            "bad_score_string",
-            "unparseable SCORE " + scoring["SCORE"].map(repr),
-            "'AWAY - HOME', e.g. '12 - 10'",
-        ),
+    scoring = event_type.isin([FIELD_GOAL, FREE_THROW]).fillna(False) & frame["SCORE"].notna()
+    period = pd.to_numeric(frame["PERIOD"], errors="coerce").astype(float)
+    score = _score(frame["SCORE"])
+    remaining = parse_clock(frame["PCTIMESTRING"])
+    score_text = shown(frame["SCORE"])
+    checks: list[RowCheck] = [
+        (game_id.isna(), "missing_game_id", "empty GAME_ID", "a game id"),
+        game_id_check(game_id, stats_only=True),
         (
             period.isna() | (period != period.round()),
             "bad_period",
-            "unparseable PERIOD " + scoring["PERIOD"].map(repr),
+            "unparseable PERIOD " + shown(frame["PERIOD"]),
             "an integer period, 1-4 or 5+ for overtime",
         ),
         (
-            remaining.isna(),
+            (period < 1) | (period > MAX_PERIOD),
+            "period_out_of_range",
+            "period out of range",
+            f"a period from 1 to {MAX_PERIOD}",
+        ),
+        (
+            scoring & score[0].isna(),
+            "bad_score_string",
+            "unparseable SCORE " + score_text,
+            "'AWAY - HOME', e.g. '12 - 10'",
+        ),
+        (
+            scoring & ((score[0] > MAX_POINTS) | (score[1] > MAX_POINTS)),
+            "score_out_of_range",
+            "SCORE " + score_text + " out of range",
+            f"from 0 to {MAX_POINTS} points per team",
+        ),
+        (
+            scoring & remaining.isna(),
             "unparseable_clock",
-            "unparseable PCTIMESTRING " + scoring["PCTIMESTRING"].map(repr),
+            "unparseable PCTIMESTRING " + shown(frame["PCTIMESTRING"]),
             "time remaining as mm:ss, e.g. '11:39'",
         ),
     ]
-    errors = first_row_errors(scoring["GAME_ID"], scoring["row"], checks, source)
-    scoring = scoring[~scoring["GAME_ID"].isin({e.game_id for e in errors})]
-    period_int = period[scoring.index].astype(np.int64).to_numpy()
+    return checks, scoring
+
+
+def _scoring_events(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataError]]:
+    """Scoring rows as an events frame, plus row-level errors (one per game)."""
+    game_id = normalize_game_ids(frame["GAME_ID"])
+    checks, scoring = _row_checks(frame, game_id)
+    errors = damaged_row_errors(frame, game_id, source)
+    damaged = {e.game_id for e in errors}
+    found = first_row_errors(game_id, frame[LINE], checks, source)
+    errors += [e for e in found if e.game_id not in damaged]
+    rows = frame[scoring & ~game_id.isin({e.game_id for e in errors}) & game_id.notna()]
+    score = _score(rows["SCORE"])
+    period = pd.to_numeric(rows["PERIOD"]).astype(np.int64).to_numpy()
+    remaining = parse_clock(rows["PCTIMESTRING"]).to_numpy().astype(np.int64)
+    kind = rows["EVENTMSGTYPE"].astype("string").str.strip()
     events = pd.DataFrame(
         {
-            "game_id": scoring["GAME_ID"].astype(str).to_numpy(),
-            "period": period_int,
-            "elapsed_s": elapsed_seconds(
-                np.clip(period_int, 1, None), remaining[scoring.index].to_numpy().astype(np.int64)
-            ),
-            "home": score.loc[scoring.index, 1].astype(np.int64).to_numpy(),
-            "away": score.loc[scoring.index, 0].astype(np.int64).to_numpy(),
-            "row": scoring["row"].to_numpy(),
-            "kind": scoring["kind"].to_numpy(),
+            "game_id": game_id[rows.index].astype(str).to_numpy(),
+            "period": period,
+            "elapsed_s": elapsed_seconds(np.clip(period, 1, None), remaining),
+            "home": score[1].astype(np.int64).to_numpy(),
+            "away": score[0].astype(np.int64).to_numpy(),
+            "row": rows[LINE].to_numpy(),
+            "kind": np.where(kind == FREE_THROW, "ft", "fg"),
         }
     )
     return events, errors
+
+
+def _clock_text(seconds: float) -> str:
+    return "?" if np.isnan(seconds) else f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+def _completeness_errors(frame: pd.DataFrame, margins: pd.DataFrame) -> list[DataError]:
+    """A game is whole when it has at least four periods, its last period is closed by an
+    end-of-period row (EVENTMSGTYPE 13 at 0:00) and that row's score, where it has one, is the
+    last scoring row's. Earlier periods are closed by the rows of the next one, so the clock
+    reached 0:00 of Q2 before m_24 was taken. A file cut short fails here."""
+    rows = frame[normalize_game_ids(frame["GAME_ID"]).isin(margins["game_id"])]
+    if rows.empty:
+        return []
+    game_id = normalize_game_ids(rows["GAME_ID"])
+    period = pd.to_numeric(rows["PERIOD"]).astype(np.int64)
+    clock = parse_clock(rows["PCTIMESTRING"])
+    last_period = period.groupby(game_id).transform("max")
+    is_end = (rows["EVENTMSGTYPE"].astype("string").str.strip() == END_OF_PERIOD).fillna(False)
+    closing = is_end & (period == last_period) & (clock == 0)
+    finals = margins.set_index("game_id")
+    errors = []
+    for game, game_rows in rows.groupby(game_id, sort=False):
+        last = int(last_period[game_rows.index[0]])
+        end_rows = game_rows[closing[game_rows.index].to_numpy()]
+        tail = game_rows.iloc[-1]
+        where = f"period {last}, {_clock_text(clock[game_rows.index[-1]])} left"
+        expected = (
+            "a whole game: periods 1-4 (and any overtime), the last closed by its "
+            "end-of-period row (EVENTMSGTYPE 13 at 0:00)"
+        )
+        if end_rows.empty or last < 4:
+            problem = (
+                f"the play-by-play stops in {where} without the end of the period"
+                if end_rows.empty
+                else f"the play-by-play ends after period {last}"
+            )
+            errors.append(
+                DataError(
+                    "incomplete_game",
+                    problem,
+                    game_id=str(game),
+                    row=int(tail[LINE]),
+                    expected=expected,
+                )
+            )
+            continue
+        shown = _score(end_rows["SCORE"].iloc[[-1]])
+        away, home = shown.iloc[0, 0], shown.iloc[0, 1]
+        final = finals.loc[game]
+        if not np.isnan(away) and (away, home) != (final["final_away"], final["final_home"]):
+            errors.append(
+                DataError(
+                    "final_score_mismatch",
+                    f"the end-of-game row shows {int(away)} - {int(home)} (away - home), the "
+                    f"scoring rows end at {final['final_away']} - {final['final_home']}",
+                    game_id=str(game),
+                    row=int(end_rows[LINE].iloc[-1]),
+                    expected="the last scoring row's score on the end-of-game row "
+                    "(scoring rows missing?)",
+                )
+            )
+    return errors
 
 
 def _teams(frame: pd.DataFrame) -> pd.DataFrame:
@@ -92,20 +194,30 @@ def _teams(frame: pd.DataFrame) -> pd.DataFrame:
     out = []
     for game_id, rows in frame.groupby(normalize_game_ids(frame["GAME_ID"])):
         team = rows["PLAYER1_TEAM_ABBREVIATION"]
-        home = team[rows["HOMEDESCRIPTION"].notna()].mode() if "HOMEDESCRIPTION" in rows else None
-        away = (
-            team[rows["VISITORDESCRIPTION"].notna()].mode()
-            if "VISITORDESCRIPTION" in rows
-            else None
-        )
-        out.append(
-            [
-                game_id,
-                home.iloc[0] if home is not None and len(home) else None,
-                away.iloc[0] if away is not None and len(away) else None,
-            ]
-        )
+        sides = []
+        for side in ("HOMEDESCRIPTION", "VISITORDESCRIPTION"):
+            common = team[rows[side].notna()].mode() if side in rows else None
+            sides.append(common.iloc[0] if common is not None and len(common) else None)
+        out.append([game_id, *sides])
     return pd.DataFrame(out, columns=columns)
+
+
+def _team_errors(teams: pd.DataFrame, frame: pd.DataFrame) -> list[DataError]:
+    """Games whose most common team abbreviation is not one."""
+    errors = []
+    for row in teams.itertuples(index=False):
+        for team in (row.home_team, row.away_team):
+            if team is not None and not pd.isna(team) and not re.fullmatch(TEAM_PATTERN, team):
+                errors.append(
+                    DataError(
+                        "bad_team",
+                        f"PLAYER1_TEAM_ABBREVIATION {team[:40]!r}",
+                        game_id=str(row.game_id),
+                        expected="a team abbreviation of 2-8 letters or digits, e.g. BOS",
+                    )
+                )
+                break
+    return errors
 
 
 def _files(path: Path) -> list[Path]:
@@ -117,60 +229,67 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def _read_file(file: Path, problems: list[DataError], on_error: OnError) -> pd.DataFrame | None:
-    """The file's rows, or None once its problem is collected: in a directory, a broken file
-    is one bad game, reported before going on with the others."""
+def _chunk_games(
+    frame: pd.DataFrame, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame, list[DataError]]:
+    """The whole, valid games of a chunk of rows (margins, teams) and the others' problems."""
+    events, errors = _scoring_events(frame, source)
+    margins, event_errors = margins_from_events(events, check_steps=True, on_error="skip")
+    errors += [e.with_source(source) for e in event_errors]
+    errors += [e.with_source(source) for e in _completeness_errors(frame, margins)]
+    teams = _teams(frame)
+    errors += [e.with_source(source) for e in _team_errors(teams, frame)]
+    bad = {e.game_id for e in errors}
+    return margins[~margins["game_id"].isin(bad)], teams, errors
+
+
+def _load_file(
+    file: Path,
+    seen: dict[str, str],
+    metadata: pd.DataFrame | None,
+    problems: list[DataError],
+    on_error: OnError,
+) -> list[pd.DataFrame]:
+    """The file's whole, valid games not loaded from an earlier file (recorded in ``seen``:
+    game id -> file); the others' problems collected. A file that cannot be read is one
+    problem: in a directory, the other files go on."""
     source = str(file)
     try:
-        frame = read_table(file)
-        if frame.empty:
-            raise DataError("empty_file", "the file has a header but no rows", source=source)
-        require_columns(frame, REQUIRED, source)
+        _, grouping, frames = game_frames(file, REQUIRED, "GAME_ID", MAX_ROWS_PER_GAME)
     except DataError as file_error:
         collect(problems, file_error, on_error)
-        return None
-    return frame
-
-
-def _report_duplicates(
-    events: pd.DataFrame,
-    seen: dict[str, str],
-    source: str,
-    problems: list[DataError],
-    on_error: OnError,
-) -> None:
-    """Collect a problem for each game of ``events`` already loaded from an earlier file."""
-    for game_id in events["game_id"].unique():
-        if game_id in seen:
-            duplicate = DataError(
-                "duplicate_game_id",
-                f"game already loaded from {seen[game_id]}",
-                source=source,
-                game_id=game_id,
-                expected="each game id once",
+        return []
+    parts: list[pd.DataFrame] = []
+    reported = 0
+    for frame in frames:
+        for problem in grouping.problems[reported:]:
+            collect(problems, problem, on_error)
+        reported = len(grouping.problems)
+        margins, teams, errors = _chunk_games(frame, source)
+        for error in errors:
+            collect(problems, error, on_error)
+        for game_id in margins["game_id"][margins["game_id"].isin(seen)]:
+            collect(
+                problems,
+                DataError(
+                    "duplicate_game_id",
+                    f"game already loaded from {seen[game_id]}",
+                    source=source,
+                    game_id=game_id,
+                    expected="each game id once",
+                ),
+                on_error,
             )
-            collect(problems, duplicate, on_error)
-
-
-def _file_margins(
-    frame: pd.DataFrame,
-    source: str,
-    seen: dict[str, str],
-    problems: list[DataError],
-    on_error: OnError,
-) -> pd.DataFrame:
-    """Minute margins of the file's valid games that no earlier file had; records them in
-    ``seen`` (game id -> file) and collects the problems of the others."""
-    events, row_errors = _scoring_events(frame, source)
-    for row_error in row_errors:
-        collect(problems, row_error, on_error)
-    _report_duplicates(events, seen, source, problems, on_error)
-    events = events[~events["game_id"].isin(seen)]
-    game_margins, event_errors = margins_from_events(events, check_steps=True, on_error="skip")
-    for event_error in event_errors:
-        collect(problems, event_error.with_source(source), on_error)
-    seen.update(dict.fromkeys(game_margins["game_id"], source))
-    return game_margins
+        margins = margins[~margins["game_id"].isin(seen)]
+        games, unknown = attach_metadata(margins, teams, metadata)
+        for error in unknown:
+            collect(problems, error.with_source(source), on_error)
+        parts.append(games)
+    for problem in grouping.problems[reported:]:
+        collect(problems, problem, on_error)
+    games = drop_reported(parts, [p for p in problems if p.source == source])
+    seen.update(dict.fromkeys(games["game_id"], source))
+    return [games]
 
 
 def load_stats_pbp(
@@ -182,23 +301,16 @@ def load_stats_pbp(
     """Load stats.nba.com play-by-play files (or directories of them) into a game table.
 
     ``metadata`` (columns ``game_id, game_date, home_team, away_team``) fills what the
-    play-by-play lacks; season and season type come from the game id.
+    play-by-play lacks; season and season type come from the game id. Only whole games
+    are kept: see ``_completeness_errors``.
     """
     files = [f for p in ([paths] if isinstance(paths, Path) else paths) for f in _files(p)]
     problems: list[DataError] = []
-    margins, teams = [], []
+    parts: list[pd.DataFrame] = []
     seen: dict[str, str] = {}
     for file in files:
-        frame = _read_file(file, problems, on_error)
-        if frame is None:
-            continue
-        margins.append(_file_margins(frame, str(file), seen, problems, on_error))
-        teams.append(_teams(frame))
-    games = attach_metadata(
-        pd.concat(margins, ignore_index=True) if margins else None,
-        pd.concat(teams, ignore_index=True) if teams else None,
-        metadata,
-    )
+        parts += _load_file(file, seen, metadata, problems, on_error)
+    games = drop_reported(parts, [])
     logger.info(
         "stats-pbp: %d files -> %d games, %d skipped", len(files), len(games), len(problems)
     )
