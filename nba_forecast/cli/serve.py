@@ -127,6 +127,8 @@ def feed(
     """Replay real games' first halves against a running server as live score updates."""
     import httpx
 
+    from nba_forecast.data.loaders.tables import normalize_game_id
+    from nba_forecast.data.schema import GAME_ID_EXPECTED, is_game_id
     from nba_forecast.serving.feed import feed_games, season_games
 
     if season is not None and game_ids:
@@ -137,6 +139,10 @@ def feed(
         raise fail(str(error)) from None
     if not chosen:
         raise fail("give one or more game ids, or --season")
+    chosen = [normalize_game_id(g) for g in chosen]
+    malformed = [g for g in chosen if not is_game_id(g)]
+    if malformed:
+        raise fail(f"game id {malformed[0][:40]!r} breaks the id format: {GAME_ID_EXPECTED}")
     try:
         for game_id, posted, state in feed_games(url, chosen):
             forecast = state.get("forecast") or {}

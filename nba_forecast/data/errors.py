@@ -6,10 +6,13 @@ line 1) and what was expected, so a user can open the file and fix it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
+
+from nba_forecast.data.schema import GAME_ID_PATTERN
 
 OnError = Literal["raise", "skip"]
 
@@ -41,7 +44,7 @@ class DataError(ValueError):
     def _message(self) -> str:
         where = [self.source or "<input>"]
         if self.game_id is not None:
-            where.append(f"game {self.game_id}")
+            where.append(f"game {_shown_id(self.game_id)}")
         if self.row is not None:
             where.append(f"row {self.row}")
         text = f"{', '.join(where)}: {self.problem}"
@@ -58,6 +61,14 @@ class DataError(ValueError):
             row=self.row,
             expected=self.expected,
         )
+
+
+def _shown_id(game_id: str) -> str:
+    """A well-formed id as it is; anything else quoted and cut (it may be 5,000 characters
+    of someone's choosing, or hold a line break)."""
+    if re.fullmatch(GAME_ID_PATTERN, game_id):
+        return game_id
+    return repr(game_id[:40]) + ("..." if len(game_id) > 40 else "")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,20 +31,26 @@ from nba_forecast.data.errors import DataError
 MAX_LINE_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 131_072  # the csv module's own limit (``csv.field_size_limit()``)
 GZIP_MAGIC = b"\x1f\x8b"
-_SKIP_CHUNK = 1 << 20
+BLOCK_BYTES = 1 << 20  # read and decode this much at a time
 
 # (code, problem, expected) of a damaged row
 RowProblem = tuple[str, str, str]
 
+TOO_LONG: RowProblem = (
+    "line_too_long",
+    f"the line is longer than {MAX_LINE_BYTES:,} bytes",
+    f"lines of at most {MAX_LINE_BYTES:,} bytes (a game row is < 1 KB)",
+)
+NO_LINE_BREAK: RowProblem = (
+    "truncated_line",
+    "the file's last line has no line break at its end: the file looks cut off",
+    "every line ending with a line break (if the last line is complete, add one)",
+)
 
-@dataclass(frozen=True)
-class Row:
-    """One record: the line it starts on (the header is line 1), its fields, and what is
-    wrong with it, if anything."""
 
-    line: int
-    fields: list[str]
-    problem: RowProblem | None = None
+# One record: (the line it starts on, the header being line 1; its fields; what is wrong
+# with it, or None). A plain tuple: a file has millions of them.
+Row = tuple[int, list[str], RowProblem | None]
 
 
 def _is_gzip(path: Path) -> bool:
@@ -53,88 +60,96 @@ def _is_gzip(path: Path) -> bool:
 
 @dataclass
 class _Lines:
-    """Physical lines, decoded and bounded; what went wrong on the line last handed out."""
+    """The file's physical lines, decoded, at most ``MAX_LINE_BYTES`` each (a longer one is
+    cut there, the rest skipped), read a block at a time; ``problems`` by line number."""
 
     stream: BinaryIO
     source: str
-    number: int = 0
+    counted: int = 0  # lines handed out so far
     problems: dict[int, RowProblem] = field(default_factory=dict)
-    ended_without_break: bool = False
 
-    def _readline(self, limit: int) -> bytes:
+    def _read(self, size: int) -> bytes:
         try:
-            return self.stream.readline(limit)
+            return self.stream.read(size)
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             raise DataError(
                 "truncated_file",
-                f"the compressed data ends or breaks after line {self.number} ({exc})",
+                f"the compressed data ends or breaks after line {self.counted} ({exc})",
                 source=self.source,
                 expected="a complete gzip file (the copy or download was cut off?)",
             ) from None
         except OSError as exc:
             raise DataError(
                 "unreadable_file",
-                f"read failed after line {self.number}: {exc}",
+                f"read failed after line {self.counted}: {exc}",
                 source=self.source,
             ) from None
 
-    def _skip_rest_of_line(self) -> None:
-        chunk = b""
-        while not chunk.endswith(b"\n"):
-            chunk = self._readline(_SKIP_CHUNK)
-            if not chunk:
-                return
+    def _decode(self, lines: list[bytes]) -> list[str]:
+        try:
+            return b"\n".join(lines).decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            pass
+        decoded = []
+        for number, line in enumerate(lines, start=self.counted + 1):
+            try:
+                decoded.append(line.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                problem = (
+                    "bad_encoding",
+                    f"byte {exc.start + 1} of the line is not UTF-8",
+                    "UTF-8 text",
+                )
+                self.problems.setdefault(number, problem)
+                decoded.append(line.decode("utf-8", errors="replace"))
+        return decoded
+
+    def _bounded(self, lines: list[bytes]) -> list[bytes]:
+        """Lines cut to ``MAX_LINE_BYTES`` (their problem noted)."""
+        if max(map(len, lines), default=0) <= MAX_LINE_BYTES:
+            return lines
+        for number, line in enumerate(lines, start=self.counted + 1):
+            if len(line) > MAX_LINE_BYTES:
+                self.problems.setdefault(number, TOO_LONG)
+        return [line[:MAX_LINE_BYTES] for line in lines]
+
+    def _hand_out(self, lines: list[bytes]) -> list[str]:
+        text = self._decode(self._bounded(lines))
+        if self.counted == 0 and text:
+            text[0] = text[0].removeprefix("\ufeff")
+        self.counted += len(lines)
+        return text
 
     def __iter__(self) -> Iterator[str]:
-        while True:
-            raw = self._readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                return
-            self.number += 1
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                self._skip_rest_of_line()
-                self.problems.setdefault(
-                    self.number,
-                    (
-                        "line_too_long",
-                        f"the line is longer than {MAX_LINE_BYTES:,} bytes",
-                        f"lines of at most {MAX_LINE_BYTES:,} bytes (a game row is < 1 KB)",
-                    ),
-                )
-                raw = raw[:MAX_LINE_BYTES] + b"\n"
-            elif not raw.endswith(b"\n"):
-                self.ended_without_break = True
-                self.problems.setdefault(
-                    self.number,
-                    (
-                        "truncated_line",
-                        "the file's last line has no line break at its end: the file looks cut off",
-                        "every line ending with a line break (if the last line is complete, "
-                        "add one)",
-                    ),
-                )
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                self.problems.setdefault(
-                    self.number,
-                    (
-                        "bad_encoding",
-                        f"byte {exc.start + 1} of the line is not UTF-8",
-                        "UTF-8 text",
-                    ),
-                )
-                text = raw.decode("utf-8", errors="replace")
-            if self.number == 1:
-                text = text.removeprefix("\ufeff")
-            yield text
+        # lines are pulled one at a time by the csv reader: chaining the blocks' lists keeps
+        # that loop in C
+        return itertools.chain.from_iterable(self._blocks())
+
+    def _blocks(self) -> Iterator[list[str]]:
+        tail = b""  # the start of a line whose break is not read yet
+        skipping = False  # inside a line already handed out cut
+        while block := self._read(BLOCK_BYTES):
+            if skipping:
+                newline = block.find(b"\n")
+                if newline < 0:
+                    continue
+                block, skipping = block[newline + 1 :], False
+            lines = (tail + block).split(b"\n")
+            tail = lines.pop()
+            if len(tail) > MAX_LINE_BYTES:
+                lines.append(tail)  # cut and noted as too long; its rest is skipped
+                tail, skipping = b"", True
+            yield self._hand_out(lines)
+        if tail:
+            self.problems.setdefault(self.counted + 1, NO_LINE_BREAK)
+            yield self._hand_out([tail])
 
 
 class CsvRows:
     """The header and then the rows of a CSV file; use as a context manager.
 
     File-level failures (no header, a broken gzip stream) raise ``DataError``; row-level
-    ones come back on the row (``Row.problem``).
+    ones come back on the row (its third item).
     """
 
     def __init__(self, path: Path) -> None:
@@ -163,18 +178,18 @@ class CsvRows:
         self._stream.close()
         self._raw.close()
 
-    def _next_record(self) -> tuple[int, list[str], RowProblem | None] | None:
+    def _next_record(self) -> Row | None:
         """The next non-blank record with its first line, or None at the end of the file."""
         while True:
-            start = self._lines.number + 1
+            start = self._reader.line_num + 1
             try:
                 fields = next(self._reader)
             except StopIteration:
                 return None
             except csv.Error as exc:
-                return start, [], ("bad_csv", f"not valid CSV: {exc}", "RFC 4180 CSV")
+                return start, [], _csv_problem(exc)
             problem = None
-            for line in range(start, self._lines.number + 1):
+            for line in range(start, self._reader.line_num + 1):
                 problem = problem or self._lines.problems.pop(line, None)
             if fields or problem:
                 return start, fields, problem
@@ -203,7 +218,27 @@ class CsvRows:
 
     def __iter__(self) -> Iterator[Row]:
         width = len(self.header)
-        while (record := self._next_record()) is not None:
+        reader, problems = self._reader, self._lines.problems
+        while True:
+            if problems:  # a damaged line is ahead in this block: the careful way
+                record = self._next_record()
+                if record is None:
+                    return
+            else:  # the common case, inline: a file can have millions of rows
+                start = reader.line_num + 1
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    record = (start, [], _csv_problem(exc))
+                else:
+                    if len(fields) == width and not problems:
+                        yield start, fields, None
+                        continue
+                    if not fields and not problems:
+                        continue  # a blank line
+                    record = (start, fields, problems.pop(start, None))
             line, fields, problem = record
             if problem is None and len(fields) != width:
                 problem = (
@@ -211,4 +246,11 @@ class CsvRows:
                     f"the row has {len(fields)} field(s), the header {width}",
                     "one field per column (a cut or merged line?)",
                 )
-            yield Row(line, fields, problem)
+            yield line, fields, problem
+
+
+def _csv_problem(error: csv.Error) -> RowProblem:
+    if "field limit" in str(error):
+        too_long = f"a quoted field longer than {MAX_FIELD_CHARS:,} characters"
+        return ("field_too_long", too_long, "short fields")
+    return ("bad_csv", f"not valid CSV: {error}", "RFC 4180 CSV")

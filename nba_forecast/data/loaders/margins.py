@@ -33,6 +33,7 @@ from nba_forecast.data.loaders.tables import (
     parquet_batches,
     require_columns,
     rows_frame,
+    without_cyclic_gc,
 )
 from nba_forecast.data.schema import (
     COLUMNS,
@@ -225,8 +226,8 @@ def _final_score_checks(frame: pd.DataFrame, numbers: pd.DataFrame) -> list[RowC
 def _aligned(check: RowCheck, index: pd.Index) -> RowCheck:
     """The check with its mask and per-row messages on the frame's index."""
     mask, code, problem, expected = check
-    if not isinstance(problem, str):
-        problem = pd.Series(np.asarray(problem), index=index)
+    if isinstance(problem, pd.Series):
+        problem = pd.Series(problem.to_numpy(), index=index)
     return pd.Series(np.asarray(mask), index=index), code, problem, expected
 
 
@@ -266,7 +267,7 @@ def _csv_chunks(rows: CsvRows, source: str) -> Iterator[pd.DataFrame]:
                         "too_many_games",
                         f"more than {MAX_GAMES:,} games",
                         source=source,
-                        row=row.line,
+                        row=row[0],
                         expected=f"at most {MAX_GAMES:,} games per load (split the file)",
                     )
                 batch.append(row)
@@ -322,6 +323,7 @@ def _chunk_games(
     return _complete(frame[~bad_rows].drop(columns=[LINE]), numbers[~bad_rows])
 
 
+@without_cyclic_gc
 def load_margins(path: Path, *, on_error: OnError = "raise") -> LoadResult:
     """Load a minute-margin CSV/Parquet file into a game table, a chunk at a time."""
     source = str(path)

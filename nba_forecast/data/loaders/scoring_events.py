@@ -34,12 +34,14 @@ from nba_forecast.data.loaders.metadata import attach_metadata, metadata_checks
 from nba_forecast.data.loaders.tables import (
     LINE,
     RowCheck,
+    as_numbers,
     damaged_row_errors,
     drop_reported,
     first_row_errors,
     game_frames,
     game_id_check,
     normalize_game_ids,
+    without_cyclic_gc,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,10 +51,6 @@ OPTIONAL = ["season", "season_type", "game_date", "home_team", "away_team"]
 REQUIRED = ["game_id", "period", "home", "away"]
 MAX_EVENTS_PER_GAME = 1_000  # a whole game has ~150 scoring events
 MAX_ELAPSED_S = REGULATION_S + (MAX_PERIOD - 4) * OVERTIME_S
-
-
-def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
-    return pd.to_numeric(frame[column], errors="coerce").astype(np.float64)
 
 
 def _time_column(header: list[str], source: str) -> str:
@@ -132,9 +130,10 @@ def _parse(
     """The frame's rows as an events frame, plus row-level errors (one per game)."""
     lines = frame[LINE]
     game_id = normalize_game_ids(frame["game_id"])
-    period = _numeric(frame, "period")
-    home, away = _numeric(frame, "home"), _numeric(frame, "away")
-    time = parse_clock(frame["clock"]) if time_column == "clock" else _numeric(frame, time_column)
+    numeric = ["period", "home", "away"] + ([] if time_column == "clock" else [time_column])
+    numbers = as_numbers(frame, numeric)
+    period, home, away = numbers["period"], numbers["home"], numbers["away"]
+    time = parse_clock(frame["clock"]) if time_column == "clock" else numbers[time_column]
     checks = _row_checks(game_id, period, time, home, away, time_column)
     errors = damaged_row_errors(frame, game_id, source)
     damaged = {e.game_id for e in errors}
@@ -195,6 +194,7 @@ def _quiet_ends(events: pd.DataFrame, margins: pd.DataFrame) -> list[DataError]:
     ]
 
 
+@without_cyclic_gc
 def load_scoring_events(
     path: Path,
     *,

@@ -30,6 +30,7 @@ from nba_forecast.data.loaders.tables import (
     game_id_check,
     normalize_game_ids,
     shown,
+    without_cyclic_gc,
 )
 from nba_forecast.data.schema import TEAM_PATTERN
 
@@ -292,6 +293,7 @@ def _load_file(
     return [games]
 
 
+@without_cyclic_gc
 def load_stats_pbp(
     paths: Path | Iterable[Path],
     *,

@@ -8,10 +8,13 @@ the games in chunks of ``CHUNK_ROWS`` rows, so memory stays bounded however larg
 from __future__ import annotations
 
 import csv
+import functools
+import gc
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,11 +30,31 @@ from nba_forecast.data.schema import (
     empty_games,
 )
 
+P = ParamSpec("P")
+T = TypeVar("T")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CHUNK_ROWS = 100_000
 MAX_GAMES = 200_000  # per load: every NBA game ever played is ~75,000
 MAX_ROW_GROUP_BYTES = 256 * 1024 * 1024  # uncompressed size of one Parquet row group
 LINE = "__line"  # the row's line in the file, a column of every frame built here
+
+
+def without_cyclic_gc(load: Callable[P, T]) -> Callable[P, T]:
+    """Run a loader with the cyclic garbage collector paused: a chunk holds ~100,000 rows
+    (lists and tuples, no cycles) that every collection would scan again (loads took three
+    times as long)."""
+
+    @functools.wraps(load)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> T:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return load(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return paused
 
 
 def is_parquet(path: Path) -> bool:
@@ -70,13 +93,30 @@ def bad_game_ids(game_ids: pd.Series, *, stats_only: bool = False) -> pd.Series:
     return ~ok & game_ids.notna() & (game_ids != "")
 
 
-def shown(values: pd.Series, width: int = 40) -> pd.Series:
-    """Cells as they appear in a message: quoted, cut to ``width`` characters, ``<empty>``."""
-    return pd.Series(
-        ["<empty>" if pd.isna(v) else repr(str(v)[:width]) for v in values],
-        index=values.index,
-        dtype=object,
-    )
+@dataclass(frozen=True)
+class Shown:
+    """Per-row message text around a cell, made only for the rows that are reported:
+    ``"season " + shown(frame["season"])`` -> ``season '20x3'`` (quoted, cut to 40
+    characters, ``<empty>`` for an empty cell)."""
+
+    values: pd.Series
+    before: str = ""
+    after: str = ""
+
+    def __radd__(self, text: str) -> Shown:
+        return Shown(self.values, text + self.before, self.after)
+
+    def __add__(self, text: str) -> Shown:
+        return Shown(self.values, self.before, self.after + text)
+
+    def __getitem__(self, index: object) -> str:
+        value = self.values[index]
+        cell = "<empty>" if pd.isna(value) else repr(str(value)[:40])
+        return f"{self.before}{cell}{self.after}"
+
+
+def shown(values: pd.Series) -> Shown:
+    return Shown(values)
 
 
 def game_id_check(game_ids: pd.Series, *, stats_only: bool = False) -> RowCheck:
@@ -96,11 +136,11 @@ def rows_frame(header: list[str], rows: list[Row]) -> pd.DataFrame:
     width = len(header)
     cells = np.empty((len(rows), width), dtype=object)
     for i, row in enumerate(rows):
-        cells[i] = row.fields if row.problem is None else (row.fields + [""] * width)[:width]
+        cells[i] = row[1] if row[2] is None else (row[1] + [""] * width)[:width]
     cells[cells == ""] = None
     frame = pd.DataFrame(cells, columns=header, copy=False)
-    frame[LINE] = np.array([row.line for row in rows], dtype=np.int64)
-    frame.attrs["damage"] = {i: row.problem for i, row in enumerate(rows) if row.problem}
+    frame[LINE] = np.array([row[0] for row in rows], dtype=np.int64)
+    frame.attrs["damage"] = {i: row[2] for i, row in enumerate(rows) if row[2]}
     return frame
 
 
@@ -176,32 +216,35 @@ class GameChunks:
         chunk: list[Row] = []
         game: list[Row] = []
         current: str | None = None
+        current_raw: str | None = None
         finished: dict[str, int] = {}  # game id -> its first line
         too_long = False
         try:
             for row in self.rows:
+                line, fields = row[0], row[1]
                 # a row too broken to have fields stays with the game it is in
-                if len(row.fields) > self.id_column:
-                    game_id = normalize_game_id(row.fields[self.id_column])
-                else:
+                if len(fields) <= self.id_column or fields[self.id_column] == current_raw:
                     game_id = current or ""
+                else:
+                    current_raw = fields[self.id_column]
+                    game_id = normalize_game_id(current_raw)
                 if game_id != current:
                     if current is not None and not too_long:
                         chunk += game
                     if current is not None:
-                        finished.setdefault(current, game[0].line if game else row.line)
+                        finished.setdefault(current, game[0][0] if game else line)
                     if len(chunk) >= CHUNK_ROWS:
                         yield chunk
                         chunk = []
                     current, game, too_long = game_id, [], False
-                    self._count_game(row.line)
+                    self._count_game(line)
                     if game_id in finished:
                         self._problem(
                             "game_rows_split",
                             f"the game's rows start again after other games' rows "
                             f"(first seen at line {finished[game_id]})",
                             game_id,
-                            row.line,
+                            line,
                             "each game's rows together (sort the file by game)",
                         )
                         too_long = True  # nothing more of it is kept
@@ -213,7 +256,7 @@ class GameChunks:
                         "too_many_rows",
                         f"the game has more than {self.max_rows_per_game:,} rows",
                         game_id,
-                        row.line,
+                        line,
                         f"at most {self.max_rows_per_game:,} rows per game",
                     )
                     game, too_long = [], True
@@ -224,7 +267,7 @@ class GameChunks:
                     error.problem,
                     source=self.source,
                     game_id=current,
-                    row=error.row if error.row is not None else (game[-1].line if game else None),
+                    row=error.row if error.row is not None else (game[-1][0] if game else None),
                     expected=error.expected,
                 )
             )
@@ -328,7 +371,7 @@ def drop_reported(parts: list[pd.DataFrame], problems: list[DataError]) -> pd.Da
     return conform(games[~games["game_id"].isin(bad)]) if len(games) else empty_games()
 
 
-RowCheck = tuple[pd.Series, str, "str | pd.Series", str]
+RowCheck = tuple[pd.Series, str, "str | pd.Series | Shown", str]
 
 
 def first_row_errors(
