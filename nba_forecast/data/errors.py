@@ -83,6 +83,21 @@ class LoadResult:
         return sorted({p.game_id for p in self.problems if p.game_id is not None})
 
 
+def one_per_game(problems: list[DataError]) -> list[DataError]:
+    """The first problem of each game of each file (a game can break several rules; the
+    first one found is the one to fix first). Problems without a game all stay."""
+    seen: set[tuple[str | None, str]] = set()
+    kept = []
+    for problem in problems:
+        if problem.game_id is not None:
+            key = (problem.source, problem.game_id)
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(problem)
+    return kept
+
+
 def collect(problems: list[DataError], error: DataError, on_error: OnError) -> None:
     """Raise ``error`` or record it, depending on ``on_error``."""
     if on_error == "raise":

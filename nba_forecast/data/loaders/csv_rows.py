@@ -187,12 +187,25 @@ class CsvRows:
             except StopIteration:
                 return None
             except csv.Error as exc:
-                return start, [], _csv_problem(exc)
+                raise self._csv_error(exc, start) from None
             problem = None
             for line in range(start, self._reader.line_num + 1):
                 problem = problem or self._lines.problems.pop(line, None)
             if fields or problem:
                 return start, fields, problem
+
+    def _csv_error(self, error: csv.Error, line: int) -> DataError:
+        """The reader cannot be trusted after this (an unclosed quote swallows the lines
+        after it), so it ends the file: the games read whole before it stand."""
+        if "field limit" in str(error):
+            return DataError(
+                "field_too_long",
+                f"a quoted field longer than {MAX_FIELD_CHARS:,} characters (an unclosed quote?)",
+                source=self.source,
+                row=line,
+                expected="fields of at most a line; quotes closed on the line they open",
+            )
+        return DataError("bad_csv", f"not valid CSV: {error}", source=self.source, row=line)
 
     def _read_header(self) -> list[str]:
         record = self._next_record()
@@ -231,7 +244,7 @@ class CsvRows:
                 except StopIteration:
                     return
                 except csv.Error as exc:
-                    record = (start, [], _csv_problem(exc))
+                    raise self._csv_error(exc, start) from None
                 else:
                     if len(fields) == width and not problems:
                         yield start, fields, None
@@ -247,10 +260,3 @@ class CsvRows:
                     "one field per column (a cut or merged line?)",
                 )
             yield line, fields, problem
-
-
-def _csv_problem(error: csv.Error) -> RowProblem:
-    if "field limit" in str(error):
-        too_long = f"a quoted field longer than {MAX_FIELD_CHARS:,} characters"
-        return ("field_too_long", too_long, "short fields")
-    return ("bad_csv", f"not valid CSV: {error}", "RFC 4180 CSV")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nba_forecast.data.errors import DataError, LoadResult, OnError, collect
+from nba_forecast.data.errors import DataError, LoadResult, OnError, collect, one_per_game
 from nba_forecast.data.loaders.csv_rows import CsvRows, Row
 from nba_forecast.data.loaders.metadata import metadata_checks
 from nba_forecast.data.loaders.tables import (
@@ -343,4 +343,4 @@ def load_margins(path: Path, *, on_error: OnError = "raise") -> LoadResult:
     # a duplicate in a later chunk also condemns the first copy
     games = drop_reported(parts, problems)
     logger.info("margins: %s -> %d games, %d skipped", source, len(games), len(problems))
-    return LoadResult(games, problems)
+    return LoadResult(games, one_per_game(problems))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nba_forecast.data.errors import DataError, LoadResult, OnError, collect
+from nba_forecast.data.errors import DataError, LoadResult, OnError, collect, one_per_game
 from nba_forecast.data.events import (
     MAX_PERIOD,
     MAX_POINTS,
@@ -229,4 +229,4 @@ def load_scoring_events(
         collect(problems, problem, on_error)
     games = drop_reported(parts, problems)
     logger.info("events: %s -> %d games, %d skipped", source, len(games), len(problems))
-    return LoadResult(games, problems)
+    return LoadResult(games, one_per_game(problems))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nba_forecast.data.errors import DataError, LoadResult, OnError, collect
+from nba_forecast.data.errors import DataError, LoadResult, OnError, collect, one_per_game
 from nba_forecast.data.events import MAX_PERIOD, MAX_POINTS, elapsed_seconds, margins_from_events
 from nba_forecast.data.loaders.clock import parse_clock
 from nba_forecast.data.loaders.metadata import attach_metadata
@@ -186,6 +186,29 @@ def _completeness_errors(frame: pd.DataFrame, margins: pd.DataFrame) -> list[Dat
     return errors
 
 
+def _games_without_scoring(
+    frame: pd.DataFrame, margins: pd.DataFrame, errors: list[DataError], source: str
+) -> list[DataError]:
+    """Games with rows but not one scoring row (a file cut in the first minutes): no game
+    leaves without a margin row or an error."""
+    game_id = normalize_game_ids(frame["GAME_ID"])
+    accounted = set(margins["game_id"]) | {e.game_id for e in errors}
+    silent = game_id.notna() & ~game_id.isin(accounted)
+    last_rows = frame[silent].groupby(game_id[silent], sort=False)[LINE].last()
+    return [
+        DataError(
+            "incomplete_game",
+            "the play-by-play has no scoring row",
+            source=source,
+            game_id=str(game),
+            row=int(line),
+            expected="a whole game: periods 1-4 (and any overtime), the last closed by its "
+            "end-of-period row (EVENTMSGTYPE 13 at 0:00)",
+        )
+        for game, line in last_rows.items()
+    ]
+
+
 def _teams(frame: pd.DataFrame) -> pd.DataFrame:
     """Home/away abbreviations where the file has PLAYER1_TEAM_ABBREVIATION (most common team
     on rows described from the home, respectively visitor, side)."""
@@ -240,6 +263,7 @@ def _chunk_games(
     errors += [e.with_source(source) for e in _completeness_errors(frame, margins)]
     teams = _teams(frame)
     errors += [e.with_source(source) for e in _team_errors(teams, frame)]
+    errors += _games_without_scoring(frame, margins, errors, source)
     bad = {e.game_id for e in errors}
     return margins[~margins["game_id"].isin(bad)], teams, errors
 
@@ -316,4 +340,4 @@ def load_stats_pbp(
     logger.info(
         "stats-pbp: %d files -> %d games, %d skipped", len(files), len(games), len(problems)
     )
-    return LoadResult(games, problems)
+    return LoadResult(games, one_per_game(problems))

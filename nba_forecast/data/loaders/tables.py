@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from nba_forecast.data.errors import DataError
-from nba_forecast.data.loaders.csv_rows import CsvRows, Row
+from nba_forecast.data.loaders.csv_rows import NO_LINE_BREAK, CsvRows, Row
 from nba_forecast.data.schema import (
     GAME_ID_EXPECTED,
     GAME_ID_PATTERN,
@@ -190,6 +190,11 @@ def damaged_row_errors(frame: pd.DataFrame, game_ids: pd.Series, source: str) ->
     return errors
 
 
+def _cut_id(row: Row, id_column: int) -> bool:
+    """The row is the file's cut last line and its id may be cut (nothing follows it)."""
+    return row[2] is NO_LINE_BREAK and len(row[1]) == id_column + 1
+
+
 @dataclass
 class GameChunks:
     """Rows grouped into games, handed out in chunks of whole games.
@@ -222,9 +227,15 @@ class GameChunks:
         try:
             for row in self.rows:
                 line, fields = row[0], row[1]
-                # a row too broken to have fields stays with the game it is in
+                # a row too broken to have fields stays with the game it is in, and so does
+                # a cut last line whose id is cut too
                 if len(fields) <= self.id_column or fields[self.id_column] == current_raw:
                     game_id = current or ""
+                elif _cut_id(row, self.id_column) and (current_raw or "").startswith(
+                    fields[self.id_column]
+                ):
+                    game_id = current or ""
+                    row = (line, [*fields[: self.id_column], current_raw or ""], row[2])
                 else:
                     current_raw = fields[self.id_column]
                     game_id = normalize_game_id(current_raw)
