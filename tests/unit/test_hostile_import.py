@@ -35,6 +35,7 @@ TRUNCATION_CODES = {
     "wrong_field_count",
     "ends_before_halftime",
     "missing_period",
+    "overtime_inconsistent",  # cut after regulation of an overtime game: it ends tied
     *BROKEN_PBP.values(),
 }
 
