@@ -17,6 +17,62 @@ from nba_forecast.data.schema import GAME_ID_PATTERN
 OnError = Literal["raise", "skip"]
 
 
+# Every code a DataError may carry and what it means (docs/data-import.md lists them with an
+# example message; a test keeps the two equal). Codes are stable: scripts match on them.
+CODES: dict[str, str] = {
+    "file_not_found": "the path does not exist",
+    "not_a_file": "the path is a directory where a file is needed",
+    "no_input_files": "a directory without `.csv` / `.csv.gz` files",
+    "unreadable_file": "the file cannot be read (I/O error, not Parquet)",
+    "unknown_format": "the header matches no format",
+    "empty_file": "no header, or a header without rows",
+    "missing_columns": "a required column is absent",
+    "duplicate_columns": "a column name appears twice in the header",
+    "truncated_file": "a gzip stream ends or breaks before its end",
+    "truncated_line": "the last line has no line break: the file was cut",
+    "line_too_long": "a line over 64 KiB",
+    "field_too_long": "a quoted field over 131,072 characters",
+    "bad_csv": "text the CSV reader cannot parse",
+    "bad_encoding": "bytes that are not UTF-8",
+    "wrong_field_count": "a row with more or fewer fields than the header",
+    "too_many_rows": "a game with more rows than the limit",
+    "too_many_games": "more games than the limit in one load",
+    "row_group_too_large": "a Parquet row group over 256 MiB uncompressed",
+    "game_rows_split": "a game's rows start again after another game's",
+    "missing_game_id": "an empty game id",
+    "bad_game_id": "a game id that breaks the id format",
+    "duplicate_game_id": "a game twice in a file or in two files",
+    "unknown_season": "no season column and an id that is not the league's",
+    "bad_season": "a season that is not a year 1946-2100",
+    "bad_season_type": "a season type not in the list",
+    "bad_date": "a date that does not parse or lies outside 1946-2101",
+    "bad_team": "a team abbreviation that is not 2-8 letters or digits",
+    "bad_period": "a period that is not a whole number",
+    "period_out_of_range": "a period outside 1-14",
+    "unparseable_clock": "a clock that is not `mm:ss` or whole seconds",
+    "clock_out_of_range": "a time outside its period (or beyond a game)",
+    "bad_score_string": "a `SCORE` that is not `AWAY - HOME`",
+    "bad_score": "a score that is not a whole number",
+    "score_out_of_range": "a score outside 0-300",
+    "non_monotonic_score": "a team's score goes down",
+    "score_step_inconsistent": "a scoring row that does not add 1 or 2-3 points to one team",
+    "clock_anomaly": "a broken clock (shared seconds, over 6:00 without points)",
+    "missing_period": "a period without a scoring event",
+    "ends_before_halftime": "events that stop before the end of Q2",
+    "incomplete_game": "a game cut short",
+    "overtime_inconsistent": "overtime without a tie, or a tie without the overtime",
+    "final_score_mismatch": "a final score that disagrees with the scoring rows or `m_48`",
+    "bad_final_score": "a final score that is not whole points 0-300",
+    "bad_n_periods": "a period count that is not 4-14",
+    "missing_margin": "an empty first-half margin",
+    "bad_margin": "a margin that is not a whole number",
+    "nonfinite_margin": "an infinite margin",
+    "nonzero_tipoff": "`m_0` is not 0",
+    "impossible_margin_change": "a margin that moves over 20 points in a minute",
+    "incomplete_second_half": "some but not all of `m_25 .. m_48`",
+}
+
+
 class DataError(ValueError):
     """Input data that cannot become a valid game table.
 
@@ -33,6 +89,8 @@ class DataError(ValueError):
         row: int | None = None,
         expected: str | None = None,
     ) -> None:
+        if code not in CODES:  # a new kind of problem gets a documented code first
+            raise ValueError(f"unknown DataError code {code!r}; add it to CODES")
         self.code = code
         self.problem = problem
         self.source = source

@@ -444,3 +444,19 @@ def test_any_cut_at_a_line_break_is_the_whole_game_or_a_specific_error(
     data = fixture.read_bytes()
     breaks = [m.end() for m in re.finditer(b"\n", data)]
     _check_truncation(tmp_path, fixture, breaks[round(share * (len(breaks) - 1))], whole_games)
+
+
+# --- the codes are documented --------------------------------------------------------------
+
+
+def test_every_error_code_is_documented_with_a_message() -> None:
+    from nba_forecast.data.errors import CODES
+
+    doc = (Path(__file__).parents[2] / "docs" / "data-import.md").read_text()
+    table = doc[doc.index("## Error codes") :]
+    documented = re.findall(r"^\| `([a-z_]+)` \| [^|]+ \| `[^`]+` \|$", table, re.MULTILINE)
+    assert sorted(documented) == sorted(CODES)
+    source = "".join(p.read_text() for p in Path(tables.__file__).parents[1].rglob("*.py"))
+    assert set(CODES) <= set(re.findall(r'"([a-z]+(?:_[a-z]+)+)"', source))  # none stale
+    with pytest.raises(ValueError, match="unknown DataError code"):
+        DataError("no_such_code", "x")

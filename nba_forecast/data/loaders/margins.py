@@ -18,11 +18,11 @@ from nba_forecast.data.errors import DataError, LoadResult, OnError, collect, on
 from nba_forecast.data.loaders.csv_rows import CsvRows, Row
 from nba_forecast.data.loaders.metadata import metadata_checks
 from nba_forecast.data.loaders.tables import (
-    CHUNK_ROWS,
     LINE,
     MAX_GAMES,
     RowCheck,
     as_numbers,
+    chunk_rows,
     damaged_row_errors,
     drop_reported,
     first_row_errors,
@@ -259,6 +259,7 @@ def _complete(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
 
 def _csv_chunks(rows: CsvRows, source: str) -> Iterator[pd.DataFrame]:
     batch: list[Row] = []
+    size = chunk_rows(len(rows.header))
     with rows:
         try:
             for count, row in enumerate(rows, start=1):
@@ -271,7 +272,7 @@ def _csv_chunks(rows: CsvRows, source: str) -> Iterator[pd.DataFrame]:
                         expected=f"at most {MAX_GAMES:,} games per load (split the file)",
                     )
                 batch.append(row)
-                if len(batch) >= CHUNK_ROWS:
+                if len(batch) >= size:
                     yield rows_frame(rows.header, batch)
                     batch = []
         except DataError:
@@ -284,7 +285,7 @@ def _csv_chunks(rows: CsvRows, source: str) -> Iterator[pd.DataFrame]:
 
 
 def _chunks(path: Path, source: str) -> Iterator[pd.DataFrame]:
-    """The file's rows as frames of at most ``CHUNK_ROWS`` rows. A file that cannot be opened
+    """The file's rows as frames of ``chunk_rows`` rows. A file that cannot be opened
     or lacks columns fails here; what breaks later fails while iterating."""
     if is_parquet(path):
         return parquet_batches(open_parquet(path, source, REQUIRED), source)

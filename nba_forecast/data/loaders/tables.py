@@ -2,7 +2,7 @@
 
 The loaders read a file as a stream of rows (``csv_rows``), group them into games (a game's
 rows must be together, as in every export of the league's play-by-play) and check and sample
-the games in chunks of ``CHUNK_ROWS`` rows, so memory stays bounded however large the file.
+the games in chunks of ``CHUNK_CELLS`` cells, so memory stays bounded however large the file.
 """
 
 from __future__ import annotations
@@ -26,14 +26,20 @@ from nba_forecast.data.schema import (
     GAME_ID_EXPECTED,
     GAME_ID_PATTERN,
     STATS_GAME_ID_PATTERN,
-    conform,
     empty_games,
 )
 
 P = ParamSpec("P")
 T = TypeVar("T")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-CHUNK_ROWS = 100_000
+CHUNK_CELLS = 2_000_000  # cells held as text at a time (~100 MB): 36,000 margin rows
+
+
+def chunk_rows(width: int) -> int:
+    """Rows per chunk for a file whose header has ``width`` columns."""
+    return max(1_000, CHUNK_CELLS // max(width, 1))
+
+
 MAX_GAMES = 200_000  # per load: every NBA game ever played is ~75,000
 MAX_ROW_GROUP_BYTES = 256 * 1024 * 1024  # uncompressed size of one Parquet row group
 LINE = "__line"  # the row's line in the file, a column of every frame built here
@@ -209,6 +215,7 @@ class GameChunks:
     id_column: int
     source: str
     max_rows_per_game: int
+    chunk_rows: int = 100_000
     problems: list[DataError] = field(default_factory=list)
     games: int = 0
 
@@ -244,7 +251,7 @@ class GameChunks:
                         chunk += game
                     if current is not None:
                         finished.setdefault(current, game[0][0] if game else line)
-                    if len(chunk) >= CHUNK_ROWS:
+                    if len(chunk) >= self.chunk_rows:
                         yield chunk
                         chunk = []
                     current, game, too_long = game_id, [], False
@@ -355,7 +362,7 @@ def game_frames(
     path: Path, required: list[str], id_column: str, max_rows_per_game: int
 ) -> tuple[list[str], GameChunks, Iterator[pd.DataFrame]]:
     """A CSV file of rows per game: its header, the grouping (whose ``problems`` grow while
-    the frames are read) and the frames of whole games, ``CHUNK_ROWS`` rows or so each.
+    the frames are read) and the frames of whole games, ``CHUNK_CELLS`` cells or so each.
     A file that cannot be opened or lacks columns fails here."""
     source = str(path)
     rows = CsvRows(path)
@@ -364,7 +371,13 @@ def game_frames(
     except DataError:
         rows.close()
         raise
-    grouping = GameChunks(rows, rows.header.index(id_column), source, max_rows_per_game)
+    grouping = GameChunks(
+        rows,
+        rows.header.index(id_column),
+        source,
+        max_rows_per_game,
+        chunk_rows=chunk_rows(len(rows.header)),
+    )
 
     def frames() -> Iterator[pd.DataFrame]:
         with rows:
@@ -377,9 +390,13 @@ def game_frames(
 def drop_reported(parts: list[pd.DataFrame], problems: list[DataError]) -> pd.DataFrame:
     """The games of all chunks but those with a problem anywhere in the file (a game whose
     rows resume later, say, was sampled from its first rows before that was known)."""
-    games = pd.concat(parts, ignore_index=True) if parts else empty_games()
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return empty_games()
+    # the parts are game tables already: concatenating and filtering keeps their dtypes
+    games = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     bad = {p.game_id for p in problems if p.game_id is not None}
-    return conform(games[~games["game_id"].isin(bad)]) if len(games) else empty_games()
+    return games[~games["game_id"].isin(bad)].reset_index(drop=True) if bad else games
 
 
 RowCheck = tuple[pd.Series, str, "str | pd.Series | Shown", str]
