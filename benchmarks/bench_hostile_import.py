@@ -105,7 +105,7 @@ def main() -> None:
                 f"{seconds / baseline_s:.1f}x",
                 f"{max(peak_kib - import_kib, 0) / 1024:,.0f}",
             )
-    Console().print(table)
+    Console(width=150).print(table)
 
 
 if __name__ == "__main__":

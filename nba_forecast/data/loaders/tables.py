@@ -32,7 +32,7 @@ from nba_forecast.data.schema import (
 P = ParamSpec("P")
 T = TypeVar("T")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-CHUNK_CELLS = 2_000_000  # cells held as text at a time (~100 MB): 36,000 margin rows
+CHUNK_CELLS = 500_000  # cells held as text at a time (~40 MB): 9,000 margin rows
 
 
 def chunk_rows(width: int) -> int:
