@@ -110,13 +110,14 @@ class DataError(ValueError):
             text += f" (expected {self.expected})"
         return f"{text} [{self.code}]"
 
-    def with_source(self, source: str) -> DataError:
+    def with_source(self, source: str, row: int | None = None) -> DataError:
+        """The same problem in ``source`` (at ``row`` where it has no row yet)."""
         return DataError(
             self.code,
             self.problem,
             source=source,
             game_id=self.game_id,
-            row=self.row,
+            row=self.row if self.row is not None else row,
             expected=self.expected,
         )
 

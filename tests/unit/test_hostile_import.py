@@ -460,3 +460,23 @@ def test_every_error_code_is_documented_with_a_message() -> None:
     assert set(CODES) <= set(re.findall(r'"([a-z]+(?:_[a-z]+)+)"', source))  # none stale
     with pytest.raises(ValueError, match="unknown DataError code"):
         DataError("no_such_code", "x")
+
+
+def test_a_game_without_a_season_is_one_bad_game_named_with_its_file(tmp_path: Path) -> None:
+    """It used to abort the whole file with the source shown as <input>."""
+    path = tmp_path / "e.csv"
+    rows = [
+        f"{g},{p},{t},{h},{a}"
+        for g in ("0021300001", "my-game")
+        for p, t, h, a in [(1, 700, 2, 0), (2, 1400, 2, 3), (3, 2100, 4, 3), (4, 2850, 5, 3)]
+    ]
+    path.write_text("game_id,period,elapsed_s,home,away\n" + "\n".join(rows) + "\n")
+    result = load_games(path, on_error="skip")
+    assert list(result.games["game_id"]) == ["0021300001"]
+    [problem] = result.problems
+    assert (problem.code, problem.game_id, problem.source) == (
+        "unknown_season",
+        "my-game",
+        str(path),
+    )
+    assert "<input>" not in str(problem)

@@ -222,8 +222,10 @@ def load_scoring_events(
             collect(problems, error.with_source(source), on_error)
         margins = margins[~margins["game_id"].isin({e.game_id for e in quiet})]
         games, unknown = attach_metadata(margins, _file_columns(frame), metadata)
+        first_row = events.groupby("game_id")["row"].min()
         for error in unknown:
-            collect(problems, error.with_source(source), on_error)
+            row = int(first_row[error.game_id]) if error.game_id in first_row else None
+            collect(problems, error.with_source(source, row), on_error)
         parts.append(games)
     for problem in grouping.problems[reported:]:
         collect(problems, problem, on_error)
