@@ -480,3 +480,12 @@ def test_a_game_without_a_season_is_one_bad_game_named_with_its_file(tmp_path: P
         str(path),
     )
     assert "<input>" not in str(problem)
+
+
+def test_the_serving_api_takes_game_ids_of_the_same_format() -> None:
+    from nba_forecast.serving.app import GAME_ID_PATTERN
+
+    for good in ("0021300001", "g1", "my-game_2"):
+        assert re.fullmatch(GAME_ID_PATTERN, good)
+    for bad in ("-x", "_x", "=HYPERLINK(1)", "../x", "a b", "x" * 33, ""):
+        assert not re.fullmatch(GAME_ID_PATTERN, bad), bad
