@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from nba_forecast.cli.console import err, fail, out, report_problems
 from nba_forecast.data.errors import DataError, LoadResult
@@ -16,6 +19,8 @@ from nba_forecast.data.shipped import load_shipped_games
 from nba_forecast.data.simulate import DriftSchedule, simulate_games
 from nba_forecast.data.summary import season_summary
 from nba_forecast.data.writer import write_games
+
+MAX_TABLE_ROWS = 200  # a table of 200,000 rows takes rich minutes; --report has them all
 
 data_app = typer.Typer(
     help="Game data: summarise, validate, import, simulate.", no_args_is_help=True
@@ -59,7 +64,7 @@ def data_stats(
         raise fail(f"{source}: no valid games")
     summary = season_summary(games)
     table = Table(
-        title=f"{source}: halftime margin m_24 from m_18 (6:00 left in Q2)",
+        title=Text(f"{source}: halftime margin m_24 from m_18 (6:00 left in Q2)"),
         caption="persistence = the naive forecast m_24 = m_18",
     )
     for column, justify in [
@@ -95,23 +100,63 @@ def data_stats(
 def data_validate(
     file: Annotated[Path, typer.Argument(help="file (or directory of stats.nba.com CSVs)")],
     file_format: FormatOption = "auto",
+    report: Annotated[
+        Path | None, typer.Option(help="also write every problem to this CSV file")
+    ] = None,
 ) -> None:
     """Check a file and list every bad game with its file, row and what was expected.
 
     Exit code 0: all games valid; 1: some games are bad; 2: the file cannot be read.
     """
     result = _load(file, file_format)
+    if report is not None:
+        _write_report(result, report)
     if not result.problems:
-        out.print(f"{file}: {len(result.games):,} games, all valid", highlight=False)
+        out.print(f"{file}: {len(result.games):,} games, all valid", highlight=False, markup=False)
         return
-    table = Table(title=f"{file}: {len(result.problems)} bad game(s), {len(result.games):,} valid")
-    for column in ("game", "row", "problem", "code"):
+    table = Table(
+        title=Text(f"{file}: {len(result.problems):,} bad game(s), {len(result.games):,} valid")
+    )
+    several_files = file.is_dir()
+    for column in (["file"] if several_files else []) + ["game", "row", "problem", "code"]:
         table.add_column(column)
-    for problem in result.problems:
+    for problem in result.problems[:MAX_TABLE_ROWS]:
         text = problem.problem + (f" (expected {problem.expected})" if problem.expected else "")
-        table.add_row(problem.game_id or "", str(problem.row or ""), text, problem.code)
+        cells = [problem.game_id or "", str(problem.row or ""), text, problem.code]
+        if several_files:
+            cells.insert(0, Path(problem.source).name if problem.source else "")
+        table.add_row(*(Text(cell) for cell in cells))  # file text is never markup
     out.print(table)
+    if len(result.problems) > MAX_TABLE_ROWS:
+        counts = Counter(p.code for p in result.problems)
+        out.print(
+            f"... {len(result.problems) - MAX_TABLE_ROWS:,} more not shown; by code: "
+            + ", ".join(f"{code} {n:,}" for code, n in counts.most_common())
+            + ("" if report else " (--report FILE.csv lists all)"),
+            highlight=False,
+            markup=False,
+        )
     raise typer.Exit(1)
+
+
+def _write_report(result: LoadResult, report: Path) -> None:
+    """Every problem as a CSV row: file, game, row, code, problem, expected."""
+    rows = [
+        {
+            "file": p.source,
+            "game_id": p.game_id,
+            "row": p.row,
+            "code": p.code,
+            "problem": p.problem,
+            "expected": p.expected,
+        }
+        for p in result.problems
+    ]
+    columns = ["file", "game_id", "row", "code", "problem", "expected"]
+    try:
+        pd.DataFrame(rows, columns=columns).to_csv(report, index=False)
+    except OSError as error:
+        raise fail(f"cannot write --report {report}: {error}") from None
 
 
 @data_app.command("import")
@@ -132,7 +177,7 @@ def data_import(
         write_games(result.games, output)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
-    out.print(f"wrote {len(result.games):,} games to {output}", highlight=False)
+    out.print(f"wrote {len(result.games):,} games to {output}", highlight=False, markup=False)
 
 
 @data_app.command("simulate")
@@ -180,4 +225,5 @@ def data_simulate(
         f"wrote {len(frame):,} simulated games to {output}: SD(m_24 - m_18) "
         f"{summary['sd_change']:.3f}, persistence MAE {summary['persistence_mae']:.3f}",
         highlight=False,
+        markup=False,
     )

@@ -79,11 +79,18 @@ ARROW_SCHEMA = pa.schema(
 # ``-`` up to 32 characters starting with a letter or digit (safe as a file name, in a URL
 # path and in a spreadsheet cell: no ``=``/``+``/``@`` formula, no ``/`` or ``..``).
 GAME_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}"
-STATS_GAME_ID_PATTERN = r"00\d{8}"
+STATS_GAME_ID_PATTERN = r"00[1-6][0-9]{7}"  # ASCII digits; type 1-6
 TEAM_PATTERN = r"[A-Za-z][A-Za-z0-9]{1,7}"  # BOS, NOK, PHX ...
 GAME_ID_EXPECTED = "a stats.nba.com id (10 digits) or up to 32 letters, digits, '_' or '-'"
 
-SEASON_TYPES = {"1": "preseason", "2": "regular", "3": "all-star", "4": "playoff", "5": "play-in"}
+SEASON_TYPES = {
+    "1": "preseason",
+    "2": "regular",
+    "3": "all-star",
+    "4": "playoff",
+    "5": "play-in",
+    "6": "cup-final",
+}
 
 
 @dataclass(frozen=True)
@@ -126,13 +133,13 @@ def is_game_id(text: str) -> bool:
 
 def season_from_game_id(game_id: str) -> tuple[int, str]:
     """Season start year and type from a stats.nba.com id (``002YYGGGGG``)."""
-    if len(game_id) != 10 or not game_id.isdigit() or game_id[:2] != "00":
+    if re.fullmatch(STATS_GAME_ID_PATTERN, game_id) is None:
         raise ValueError(
             f"not a stats.nba.com game id (expected 10 digits '00TYY#####'): {game_id!r}"
         )
     yy = int(game_id[3:5])
     season = 1900 + yy if yy >= 46 else 2000 + yy
-    return season, SEASON_TYPES.get(game_id[2], "unknown")
+    return season, SEASON_TYPES[game_id[2]]
 
 
 def empty_games() -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-CLOCK_PATTERN = r"(\d{1,2}):([0-5]\d)(?:\.\d+)?"
+CLOCK_PATTERN = r"([0-9]{1,2}):([0-5][0-9])(?:\.[0-9]+)?"  # ASCII digits only
 
 
 def parse_clock(text: pd.Series) -> pd.Series:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from nba_forecast.data.errors import DataError, LoadResult, OnError, collect, one_per_game
 from nba_forecast.data.loaders.csv_rows import CsvRows, Row
-from nba_forecast.data.loaders.metadata import metadata_checks
+from nba_forecast.data.loaders.metadata import game_dates, metadata_checks
 from nba_forecast.data.loaders.tables import (
     LINE,
     MAX_GAMES,
@@ -41,6 +41,7 @@ from nba_forecast.data.schema import (
     FIRST_HALF_COLUMNS,
     MARGIN_COLUMNS,
     SEASON_TYPES,
+    STATS_GAME_ID_PATTERN,
     conform,
 )
 
@@ -249,11 +250,11 @@ def _complete(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
         if column not in out.columns:
             out[column] = None
     derived = out["game_id"].str.slice(2, 3).map(SEASON_TYPES)
-    stats_id = out["game_id"].str.fullmatch(r"00\d{8}").fillna(False).astype(bool)
+    stats_id = out["game_id"].str.fullmatch(STATS_GAME_ID_PATTERN).fillna(False).astype(bool)
     fallback = derived.where(stats_id, "regular")
     out["season_type"] = out["season_type"].where(out["season_type"].notna(), fallback)
     out["season"] = pd.to_numeric(out["season"])
-    out["game_date"] = pd.to_datetime(out["game_date"], format="mixed")
+    out["game_date"] = game_dates(out["game_date"])
     return conform(out)
 
 

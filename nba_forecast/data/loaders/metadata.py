@@ -19,6 +19,36 @@ META = ["game_date", "home_team", "away_team"]
 FIRST_SEASON, LAST_SEASON = 1946, 2100
 
 
+def game_dates(values: pd.Series) -> pd.Series:
+    """Dates as naive midnight datetimes: the date as written, a time or UTC offset after it
+    dropped (a game's date is local); NaT where the value is not a date (numbers are not)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_localize(None).dt.normalize()
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.normalize()
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[s]")
+    text = values.astype("string").str.strip()
+    # an ISO timestamp's date part; other spellings as pandas reads them
+    iso_day = text.str.extract(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ].*)?$")[0]
+    text = iso_day.fillna(text)
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    except (ValueError, TypeError):  # mixed UTC offsets in other spellings: one at a time
+        parsed = pd.Series([_one_date(v) for v in text], index=values.index)
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_localize(None)
+    return pd.to_datetime(parsed).dt.normalize()
+
+
+def _one_date(value: object) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return pd.NaT  # type: ignore[return-value]
+    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
 def metadata_checks(frame: pd.DataFrame) -> list[RowCheck]:
     """Checks on the optional columns ``season, season_type, game_date, home_team,
     away_team`` where the file has them (an empty cell is allowed: it means unknown)."""
@@ -45,7 +75,7 @@ def metadata_checks(frame: pd.DataFrame) -> list[RowCheck]:
             )
         )
     if "game_date" in frame.columns:
-        parsed = pd.to_datetime(frame["game_date"], errors="coerce", format="mixed")
+        parsed = game_dates(frame["game_date"])
         in_range = parsed.dt.year.between(FIRST_SEASON, LAST_SEASON + 1)
         checks.append(
             (

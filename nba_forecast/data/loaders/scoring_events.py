@@ -30,7 +30,7 @@ from nba_forecast.data.events import (
     margins_from_events,
 )
 from nba_forecast.data.loaders.clock import parse_clock
-from nba_forecast.data.loaders.metadata import attach_metadata, metadata_checks
+from nba_forecast.data.loaders.metadata import attach_metadata, game_dates, metadata_checks
 from nba_forecast.data.loaders.tables import (
     LINE,
     RowCheck,
@@ -170,6 +170,8 @@ def _file_columns(frame: pd.DataFrame) -> pd.DataFrame | None:
     from_file = from_file.dropna(subset=["game_id"])
     if "season" in from_file:
         from_file["season"] = pd.to_numeric(from_file["season"], errors="coerce")
+    if "game_date" in from_file:
+        from_file["game_date"] = game_dates(from_file["game_date"])
     return from_file
 
 

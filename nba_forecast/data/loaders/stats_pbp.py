@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 REQUIRED = ["GAME_ID", "PERIOD", "PCTIMESTRING", "SCORE", "EVENTMSGTYPE"]
 FIELD_GOAL, FREE_THROW, END_OF_PERIOD = "1", "3", "13"
-SCORE_PATTERN = r"\s*(\d+)\s*-\s*(\d+)\s*"
+SCORE_PATTERN = r" *([0-9]+) *- *([0-9]+) *"  # ASCII digits only
 MAX_ROWS_PER_GAME = 5_000  # a game has 400-700 rows
 
 
@@ -46,7 +46,7 @@ def _score(text: pd.Series) -> pd.DataFrame:
     """``AWAY - HOME`` strings as numbers (NaN where unparseable; long digit runs stay
     finite as floats and fail the range check)."""
     parts = text.astype("string").str.extract(rf"^{SCORE_PATTERN}$")
-    digits = parts.apply(lambda column: column.str.replace(r"^0+(?=\d)", "", regex=True))
+    digits = parts.apply(lambda column: column.str.replace(r"^0+(?=[0-9])", "", regex=True))
     return digits.apply(lambda column: column.str.slice(0, 6)).astype("Float64").astype(float)
 
 

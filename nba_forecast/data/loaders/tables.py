@@ -11,6 +11,7 @@ import csv
 import functools
 import gc
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,12 +84,12 @@ def require_columns(header: Iterable[str], required: Iterable[str], source: str)
 def normalize_game_id(text: str) -> str:
     """stats.nba.com ids lose their leading zeros in spreadsheets; restore them."""
     text = text.strip()
-    return text.zfill(10) if text.isdigit() and len(text) <= 10 else text
+    return text.zfill(10) if re.fullmatch(r"[0-9]{1,10}", text) else text
 
 
 def normalize_game_ids(ids: pd.Series) -> pd.Series:
     text = ids.astype("string").str.strip()
-    digits = text.str.fullmatch(r"\d{1,10}").fillna(False).astype(bool)
+    digits = text.str.fullmatch(r"[0-9]{1,10}").fillna(False).astype(bool)
     return text.where(~digits, text.str.zfill(10))
 
 
