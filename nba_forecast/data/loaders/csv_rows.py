@@ -28,7 +28,8 @@ from typing import BinaryIO
 
 from nba_forecast.data.errors import DataError
 
-MAX_LINE_BYTES = 64 * 1024
+MAX_LINE_BYTES = 8 * 1024  # a game row is < 1 KB; 5,000 rows of a game stay < 40 MB
+MAX_BLANK_LINES = 100_000
 MAX_FIELD_CHARS = 131_072  # the csv module's own limit (``csv.field_size_limit()``)
 GZIP_MAGIC = b"\x1f\x8b"
 BLOCK_BYTES = 1 << 20  # read and decode this much at a time
@@ -40,6 +41,11 @@ TOO_LONG: RowProblem = (
     "line_too_long",
     f"the line is longer than {MAX_LINE_BYTES:,} bytes",
     f"lines of at most {MAX_LINE_BYTES:,} bytes (a game row is < 1 KB)",
+)
+BARE_RETURN: RowProblem = (
+    "bad_csv",
+    "a carriage return inside the line",
+    "one row per line, lines ending in LF or CRLF",
 )
 NO_LINE_BREAK: RowProblem = (
     "truncated_line",
@@ -66,15 +72,18 @@ class _Lines:
     stream: BinaryIO
     source: str
     counted: int = 0  # lines handed out so far
+    bytes_out: int = 0  # their size
+    blank: int = 0
     problems: dict[int, RowProblem] = field(default_factory=dict)
 
     def _read(self, size: int) -> bytes:
         try:
             return self.stream.read(size)
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            where = f"after line {self.counted:,}" if self.counted else "before the first line"
             raise DataError(
                 "truncated_file",
-                f"the compressed data ends or breaks after line {self.counted} ({exc})",
+                f"the compressed data ends or breaks {where} ({exc})",
                 source=self.source,
                 expected="a complete gzip file (the copy or download was cut off?)",
             ) from None
@@ -113,8 +122,38 @@ class _Lines:
                 self.problems.setdefault(number, TOO_LONG)
         return [line[:MAX_LINE_BYTES] for line in lines]
 
+    def _without_bare_returns(self, lines: list[bytes]) -> list[bytes]:
+        """A carriage return inside a line (not CRLF's) would end the csv reader's record
+        mid-line: it becomes a space and the line is reported."""
+        joined = b"\n".join(lines) + b"\n"
+        if joined.count(b"\r") == joined.count(b"\r\n"):
+            return lines
+        out = []
+        for number, line in enumerate(lines, start=self.counted + 1):
+            crlf = line.endswith(b"\r")
+            inner = line[:-1] if crlf else line
+            if b"\r" in inner:
+                self.problems.setdefault(number, BARE_RETURN)
+                line = inner.replace(b"\r", b" ") + (b"\r" if crlf else b"")
+            out.append(line)
+        return out
+
+    def _count_blank(self, lines: list[bytes]) -> None:
+        """Blank lines are skipped, but not without end (a gzip bomb of line breaks)."""
+        self.blank += lines.count(b"") + lines.count(b"\r")
+        if self.blank > MAX_BLANK_LINES:
+            raise DataError(
+                "too_many_blank_lines",
+                f"more than {MAX_BLANK_LINES:,} blank lines "
+                f"(by line {self.counted + len(lines):,})",
+                source=self.source,
+                expected="rows, not empty lines",
+            )
+
     def _hand_out(self, lines: list[bytes]) -> list[str]:
-        text = self._decode(self._bounded(lines))
+        self._count_blank(lines)
+        self.bytes_out += sum(map(len, lines))
+        text = self._decode(self._without_bare_returns(self._bounded(lines)))
         if self.counted == 0 and text:
             text[0] = text[0].removeprefix("\ufeff")
         self.counted += len(lines)
@@ -174,6 +213,11 @@ class CsvRows:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of text handed to the csv reader so far (a block ahead of the rows)."""
+        return self._lines.bytes_out
+
     def close(self) -> None:
         self._stream.close()
         self._raw.close()
@@ -188,11 +232,24 @@ class CsvRows:
                 return None
             except csv.Error as exc:
                 raise self._csv_error(exc, start) from None
-            problem = None
-            for line in range(start, self._reader.line_num + 1):
-                problem = problem or self._lines.problems.pop(line, None)
+            if self._reader.line_num != start:
+                raise self._joined_lines(start)
+            problem = self._lines.problems.pop(start, None)
             if fields or problem:
                 return start, fields, problem
+
+    def _joined_lines(self, line: int) -> DataError:
+        """A quoted field that runs over a line break: a game row is one line, so it is an
+        unclosed quote, and the rows it swallowed cannot be told apart: the file ends here
+        (the games read whole before it stand)."""
+        return DataError(
+            "bad_csv",
+            f"a quote opened on this line closes on line {self._reader.line_num} "
+            "(an unclosed quote?); the rest of the file is not read",
+            source=self.source,
+            row=line,
+            expected="one row per line, quotes closed on the line they open",
+        )
 
     def _csv_error(self, error: csv.Error, line: int) -> DataError:
         """The reader cannot be trusted after this (an unclosed quote swallows the lines
@@ -200,7 +257,8 @@ class CsvRows:
         if "field limit" in str(error):
             return DataError(
                 "field_too_long",
-                f"a quoted field longer than {MAX_FIELD_CHARS:,} characters (an unclosed quote?)",
+                f"a quoted field longer than {MAX_FIELD_CHARS:,} characters (an unclosed "
+                "quote?); the rest of the file is not read",
                 source=self.source,
                 row=line,
                 expected="fields of at most a line; quotes closed on the line they open",
@@ -246,6 +304,8 @@ class CsvRows:
                 except csv.Error as exc:
                     raise self._csv_error(exc, start) from None
                 else:
+                    if reader.line_num != start:
+                        raise self._joined_lines(start)
                     if len(fields) == width and not problems:
                         yield start, fields, None
                         continue

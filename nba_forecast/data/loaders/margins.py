@@ -18,6 +18,7 @@ from nba_forecast.data.errors import DataError, LoadResult, OnError, collect, on
 from nba_forecast.data.loaders.csv_rows import CsvRows, Row
 from nba_forecast.data.loaders.metadata import game_dates, metadata_checks
 from nba_forecast.data.loaders.tables import (
+    CHUNK_BYTES,
     LINE,
     MAX_GAMES,
     RowCheck,
@@ -261,6 +262,7 @@ def _complete(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
 def _csv_chunks(rows: CsvRows, source: str) -> Iterator[pd.DataFrame]:
     batch: list[Row] = []
     size = chunk_rows(len(rows.header))
+    start = 0
     with rows:
         try:
             for count, row in enumerate(rows, start=1):
@@ -273,9 +275,9 @@ def _csv_chunks(rows: CsvRows, source: str) -> Iterator[pd.DataFrame]:
                         expected=f"at most {MAX_GAMES:,} games per load (split the file)",
                     )
                 batch.append(row)
-                if len(batch) >= size:
+                if len(batch) >= size or rows.bytes_read - start >= CHUNK_BYTES:
                     yield rows_frame(rows.header, batch)
-                    batch = []
+                    batch, start = [], rows.bytes_read
         except DataError:
             # the rows read whole before the file broke off are checked like the others
             if batch:

@@ -34,6 +34,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CHUNK_CELLS = 500_000  # cells held as text at a time (~40 MB): 9,000 margin rows
+CHUNK_BYTES = 16 * 1024 * 1024  # ... or this much text, whichever comes first
 
 
 def chunk_rows(width: int) -> int:
@@ -42,7 +43,7 @@ def chunk_rows(width: int) -> int:
 
 
 MAX_GAMES = 200_000  # per load: every NBA game ever played is ~75,000
-MAX_ROW_GROUP_BYTES = 256 * 1024 * 1024  # uncompressed size of one Parquet row group
+MAX_ROW_GROUP_BYTES = 128 * 1024 * 1024  # uncompressed size of one Parquet row group
 LINE = "__line"  # the row's line in the file, a column of every frame built here
 
 
@@ -217,6 +218,7 @@ class GameChunks:
     source: str
     max_rows_per_game: int
     chunk_rows: int = 100_000
+    bytes_read: Callable[[], int] = lambda: 0
     problems: list[DataError] = field(default_factory=list)
     games: int = 0
 
@@ -227,6 +229,7 @@ class GameChunks:
 
     def __iter__(self) -> Iterator[list[Row]]:
         chunk: list[Row] = []
+        chunk_start = 0  # bytes read when the chunk began
         game: list[Row] = []
         current: str | None = None
         current_raw: str | None = None
@@ -252,9 +255,10 @@ class GameChunks:
                         chunk += game
                     if current is not None:
                         finished.setdefault(current, game[0][0] if game else line)
-                    if len(chunk) >= self.chunk_rows:
+                    full = self.bytes_read() - chunk_start >= CHUNK_BYTES
+                    if chunk and (full or len(chunk) >= self.chunk_rows):
                         yield chunk
-                        chunk = []
+                        chunk, chunk_start = [], self.bytes_read()
                     current, game, too_long = game_id, [], False
                     self._count_game(line)
                     if game_id in finished:
@@ -325,6 +329,13 @@ def open_parquet(path: Path, source: str, required: Iterable[str]) -> pq.Parquet
             "unreadable_file", f"cannot be read as Parquet: {exc}".strip(), source=source
         ) from None
     require_columns(file.schema_arrow.names, required, source)
+    if file.metadata.num_rows > MAX_GAMES:  # before anything is decompressed
+        raise DataError(
+            "too_many_games",
+            f"{file.metadata.num_rows:,} rows",
+            source=source,
+            expected=f"at most {MAX_GAMES:,} games per load (split the file)",
+        )
     return file
 
 
@@ -342,21 +353,16 @@ def parquet_batches(file: pq.ParquetFile, source: str) -> Iterator[pd.DataFrame]
                 expected=f"row groups of at most {MAX_ROW_GROUP_BYTES:,} bytes",
             )
         try:
-            frame = file.read_row_group(group).to_pandas()
+            batches = list(file.iter_batches(batch_size=chunk_rows(64), row_groups=[group]))
         except Exception as exc:
             raise DataError(
                 "unreadable_file", f"row group {group} cannot be read: {exc}", source=source
             ) from None
-        frame[LINE] = np.arange(offset + 1, offset + len(frame) + 1, dtype=np.int64)
-        offset += len(frame)
-        if offset > MAX_GAMES:
-            raise DataError(
-                "too_many_games",
-                f"more than {MAX_GAMES:,} games",
-                source=source,
-                expected=f"at most {MAX_GAMES:,} games per load (split the file)",
-            )
-        yield frame
+        for batch in batches:
+            frame = batch.to_pandas()
+            frame[LINE] = np.arange(offset + 1, offset + len(frame) + 1, dtype=np.int64)
+            offset += len(frame)
+            yield frame
 
 
 def game_frames(
@@ -378,6 +384,7 @@ def game_frames(
         source,
         max_rows_per_game,
         chunk_rows=chunk_rows(len(rows.header)),
+        bytes_read=lambda: rows.bytes_read,
     )
 
     def frames() -> Iterator[pd.DataFrame]:
