@@ -62,6 +62,7 @@ CODES: dict[str, str] = {
     "ends_before_halftime": "events that stop before the end of Q2",
     "incomplete_game": "a game cut short",
     "overtime_inconsistent": "overtime without a tie, or a tie without the overtime",
+    "period_score_mismatch": "an end-of-period row whose score is not the scoring rows' up to it",
     "final_score_mismatch": "a final score that disagrees with the scoring rows or `m_48`",
     "bad_final_score": "a final score that is not whole points 0-300",
     "bad_n_periods": "a period count that is not 4-14",

@@ -12,7 +12,8 @@ Both play-by-play loaders turn their rows into one *events* frame and call
   excludes overtime.
 
 Events frame columns: ``game_id, period, elapsed_s, home, away, row, kind`` where ``row`` is
-the 1-based line of the source file and ``kind`` is ``fg`` / ``ft`` (stats.nba.com event
+the 1-based line of the source file and ``kind`` is ``ft`` (1 point), ``fg2`` / ``fg3`` (a made
+shot whose description says its value: "3PT" or not), ``fg`` (2 or 3) (stats.nba.com event
 types, enables the points-per-event check) or ``""`` (unknown).
 """
 
@@ -127,10 +128,15 @@ def _check_rows(frame: pd.DataFrame) -> list[tuple[str, int, DataError]]:
 
 
 def _plausible_step(kind: np.ndarray, dh: np.ndarray, da: np.ndarray) -> np.ndarray:
-    """No points, or 1 (free throw) / 2-3 (field goal) points to one team."""
+    """No points, or 1 (free throw) / 2 or 3 (field goal, as its description says) points to
+    one team: a free throw missing before a two shows as a three without "3PT"."""
     points = dh + da
     one_team = (dh == 0) | (da == 0)
-    allowed = np.where(kind == "ft", points == 1, (points == 2) | (points == 3))
+    allowed = np.select(
+        [kind == "ft", kind == "fg2", kind == "fg3"],
+        [points == 1, points == 2, points == 3],
+        (points == 2) | (points == 3),
+    )
     return (points == 0) | (one_team & allowed)
 
 
@@ -175,7 +181,7 @@ def _check_shared_seconds(
     frame: pd.DataFrame, same_game: np.ndarray
 ) -> list[tuple[str, int, DataError]]:
     """Two or more pairs of made field goals in the same clock second: a stuck clock."""
-    fg = frame["kind"].to_numpy() == "fg"
+    fg = np.isin(frame["kind"].to_numpy(), ["fg", "fg2", "fg3"])
     elapsed = frame["elapsed_s"].to_numpy()
     pair = same_game & fg[1:] & fg[:-1] & (elapsed[1:] == elapsed[:-1])
     pair_rows = np.concatenate([[False], pair]) if len(frame) else np.zeros(0, dtype=bool)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from nba_forecast.data.loaders.tables import is_parquet
+from nba_forecast.data.loaders.tables import PARQUET_SUFFIXES
 from nba_forecast.data.schema import conform, to_arrow
 
 
@@ -22,7 +22,7 @@ def write_games(games: pd.DataFrame, path: Path) -> Path:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        if is_parquet(path):
+        if path.name.lower().endswith(PARQUET_SUFFIXES):
             pq.write_table(to_arrow(games), tmp)
         elif path.name.lower().endswith((".csv", ".csv.gz")):
             out = conform(games)
@@ -30,6 +30,9 @@ def write_games(games: pd.DataFrame, path: Path) -> Path:
             out.to_csv(tmp, index=False)
         else:
             raise ValueError(f"{path}: unknown output type; use .parquet, .csv or .csv.gz")
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -489,3 +489,192 @@ def test_the_serving_api_takes_game_ids_of_the_same_format() -> None:
         assert re.fullmatch(GAME_ID_PATTERN, good)
     for bad in ("-x", "_x", "=HYPERLINK(1)", "../x", "a b", "x" * 33, ""):
         assert not re.fullmatch(GAME_ID_PATTERN, bad), bad
+
+
+# --- found by a hostile review --------------------------------------------------------------
+
+
+def test_a_missing_scoring_row_is_never_a_game_with_other_margins(tmp_path: Path) -> None:
+    """Each free throw of a real game removed in turn: the next shot then seems to add 3
+    without "3PT", or an end-of-period row disagrees; never a quietly different game."""
+    lines = _lines()
+    whole = load_stats_pbp(PBP_DIR / f"{GAME}.csv").games
+    free_throws = [i for i, line in enumerate(lines) if line.split(",")[2] == "3" and i > 0]
+    assert len(free_throws) > 20
+    for i in free_throws:
+        path = _write(tmp_path / "r.csv", "".join(lines[:i] + lines[i + 1 :]))
+        try:
+            games = load_stats_pbp(path).games
+        except DataError as error:
+            assert error.code in {
+                "score_step_inconsistent",
+                "period_score_mismatch",
+                "final_score_mismatch",
+                "non_monotonic_score",
+            }, str(error)
+            continue
+        assert games.equals(whole), f"line {i + 1} removed: a game with other margins"
+
+
+def test_an_end_of_period_row_that_disagrees_is_reported(tmp_path: Path) -> None:
+    lines = _lines()
+    q2_end = next(i for i, line in enumerate(lines) if line.split(",")[:5:2] == [GAME, "13", "2"])
+    cells = lines[q2_end].rstrip("\n").split(",")
+    away, home = (int(v) for v in cells[-2].split(" - "))
+    cells[-2] = f"{away + 1} - {home}"
+    lines[q2_end] = ",".join(cells) + "\n"
+    error = _load_error(_write(tmp_path / "g.csv", "".join(lines)))
+    assert error.code == "period_score_mismatch" and "period 2" in error.problem
+
+
+def test_full_width_digits_are_not_numbers(tmp_path: Path) -> None:
+    text = FULL.decode()
+    first_score = re.search(r",(\d+) - (\d+),", text)
+    assert first_score is not None
+    text = text.replace(first_score.group(0), ",\uff12 - 0,", 1)  # a full-width 2
+    error = _load_error(_write(tmp_path / "g.csv", text))
+    assert error.code == "bad_score_string"
+
+
+def test_validate_prints_markup_characters_as_they_are(tmp_path: Path) -> None:
+    folder = tmp_path / "[red]x"
+    folder.mkdir()
+    lines = _lines()
+    lines[5] = lines[5].replace(",,,,", ",[/],,,", 1)
+    text = "".join(lines).replace(",12:00,", ",[/],", 1)
+    path = _write(folder / "[b]g.csv", text)
+    done = runner.invoke(app, ["data", "validate", str(path)])
+    assert done.exception is None or isinstance(done.exception, SystemExit), done.output
+    assert "[red]x" in done.output.replace("\n", "")
+    imported = runner.invoke(
+        app, ["data", "import", str(PBP_DIR / f"{GAME}.csv"), "--out", str(folder / "[/]o.parquet")]
+    )
+    assert imported.exit_code == 0 and "[/]o.parquet" in imported.output
+
+
+def test_game_dates_with_a_time_or_utc_offset_keep_their_date(tmp_path: Path) -> None:
+    path = _margins_file(tmp_path / "m.csv", ["g1", "g2", "g3"])
+    frame = pd.read_csv(path, dtype=str)
+    frame["game_date"] = ["1996-11-01T00:00:00Z", "1996-11-02 19:30:00+05:00", "1996-11-03"]
+    frame.to_csv(path, index=False)
+    games = load_games(path).games
+    assert [str(d.date()) for d in games["game_date"]] == ["1996-11-01", "1996-11-02", "1996-11-03"]
+
+
+def _three_games() -> list[str]:
+    rows = []
+    for game in ("0021300001", "0021300002", "0021300003"):
+        rows += [
+            f"{game},{p},{t},{h},{a}\n"
+            for p, t, h, a in [(1, 700, 2, 0), (2, 1400, 2, 3), (3, 2100, 4, 3), (4, 2850, 5, 3)]
+        ]
+    return ["game_id,period,elapsed_s,home,away\n", *rows]
+
+
+def test_an_unclosed_quote_ends_the_file_and_says_so(tmp_path: Path) -> None:
+    lines = _three_games()
+    lines[5] = '"' + lines[5]  # the first row of the second game
+    result = load_games(_write(tmp_path / "q.csv", "".join(lines)), on_error="skip")
+    [problem] = result.problems
+    assert problem.code == "bad_csv" and "the rest of the file is not read" in problem.problem
+    assert problem.row == 6
+
+
+def test_a_carriage_return_inside_a_line_spoils_only_its_game(tmp_path: Path) -> None:
+    lines = _three_games()
+    lines[6] = lines[6].replace(",1400,", ",14\r00,")
+    result = load_games(_write(tmp_path / "r.csv", "".join(lines)), on_error="skip")
+    assert list(result.games["game_id"]) == ["0021300001", "0021300003"]
+    assert [(p.game_id, p.code, p.row) for p in result.problems] == [("0021300002", "bad_csv", 7)]
+
+
+def test_a_bomb_of_line_breaks_stops_early(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.csv.gz"
+    path.write_bytes(gzip.compress(b"game_id,season,m_0\n" + b"\n" * 300_000))
+    error = _load_error(path)
+    assert error.code == "too_many_blank_lines"
+
+
+def test_a_parquet_with_too_many_rows_is_refused_before_decoding(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(tables, "MAX_GAMES", 10)
+    frame = pd.DataFrame(
+        {
+            "game_id": [f"g{i}" for i in range(11)],
+            "season": 2013,
+            **{c: 0 for c in MARGIN_COLUMNS[:25]},
+        }
+    )
+    path = tmp_path / "m.parquet"
+    frame.to_parquet(path)
+    error = _load_error(path)
+    assert error.code == "too_many_games" and "11 rows" in error.problem
+
+
+def test_validate_lists_200_and_reports_all(tmp_path: Path) -> None:
+    path = _margins_file(tmp_path / "m.csv", [f"=bad{i}" for i in range(250)] + ["ok"])
+    report = tmp_path / "problems.csv"
+    done = runner.invoke(app, ["data", "validate", str(path), "--report", str(report)])
+    assert done.exit_code == 1
+    assert "50 more not shown; by code: bad_game_id 250" in done.output
+    written = pd.read_csv(report)
+    assert len(written) == 250 and set(written["code"]) == {"bad_game_id"}
+    assert list(written.columns) == ["file", "game_id", "row", "code", "problem", "expected"]
+
+
+def test_a_header_only_margins_file_is_empty(tmp_path: Path) -> None:
+    path = _margins_file(tmp_path / "m.csv", [])
+    assert _load_error(path).code == "empty_file"
+
+
+def test_the_tool_reads_its_own_output(tmp_path: Path) -> None:
+    """An id with an unknown type digit is not the league's: a margins id of its own, whose
+    season type is 'regular', and the written file validates."""
+    path = _margins_file(tmp_path / "m.csv", ["0091300457"])
+    out = tmp_path / "o.parquet"
+    assert runner.invoke(app, ["data", "import", str(path), "--out", str(out)]).exit_code == 0
+    assert runner.invoke(app, ["data", "validate", str(out)]).exit_code == 0
+    assert out.stat().st_mode & 0o044  # readable by others, as open() makes files
+    pbp = _write(tmp_path / "p.csv", FULL.decode().replace(GAME, "0091300457"))
+    assert _load_error(pbp).code == "bad_game_id"
+
+
+def test_small_things(tmp_path: Path) -> None:
+    # a parquet file named .csv is read as Parquet; as events it is refused clearly
+    parquet_csv = tmp_path / "m.csv"
+    pd.read_csv(_margins_file(tmp_path / "x.csv", ["g1"])).to_parquet(parquet_csv)
+    assert list(load_games(parquet_csv).games["game_id"]) == ["g1"]
+    error = _load_error(parquet_csv, format="events")
+    assert error.code == "unknown_format" and "Parquet" in error.problem
+    # an integer date in Parquet is not 1970-01-01
+    frame = pd.read_parquet(parquet_csv).assign(game_date=1)
+    frame.to_parquet(tmp_path / "d.parquet")
+    assert _load_error(tmp_path / "d.parquet").code == "bad_date"
+    # a header of 5,000 names is not echoed whole
+    wide = _write(tmp_path / "w.csv", ",".join(f"c{i}" * 50 for i in range(5_000)) + "\n1\n")
+    assert len(str(_load_error(wide))) < 1_000
+    # a FIFO in a directory is not read (it would block)
+    import os
+
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.csv")
+    _write(folder / "good.csv", FULL)
+    assert list(load_stats_pbp(folder).games["game_id"]) == [GAME]
+    # a game's rows twice in a row
+    twice = FULL.decode() + "".join(_lines()[1:])
+    assert _load_error(_write(tmp_path / "t.csv", twice)).code == "duplicate_game_id"
+    # a tiny cut gzip says where
+    packed = gzip.compress(FULL)
+    error = _load_error(_write(tmp_path / "c.csv.gz", packed[:40]))
+    assert error.code == "truncated_file" and "line 0" not in error.problem
+
+
+def test_a_bad_byte_in_a_game_id_spoils_only_its_game(tmp_path: Path) -> None:
+    data = _two_games().encode()
+    fourth_line = [m.end() for m in re.finditer(b"\n", data)][2]
+    data = data[:fourth_line] + b"\x96" + data[fourth_line + 1 :]  # the row's id's first digit
+    result = load_games(_write(tmp_path / "g.csv", data), on_error="skip")
+    assert list(result.games["game_id"]) == ["0021300458"]
+    assert [(p.game_id, p.code, p.row) for p in result.problems] == [(GAME, "bad_encoding", 4)]

@@ -42,9 +42,10 @@ def detect_format(path: Path) -> str:
         return "margins"
     if "home" in header and header & set(TIME_COLUMNS):
         return "events"
+    shown = [name[:40] for name in sorted(header)[:8]]
     raise DataError(
         "unknown_format",
-        f"cannot tell the format from the header {sorted(header)[:8]}",
+        f"cannot tell the format from the header {shown}",
         source=str(path),
         expected="stats.nba.com play-by-play (EVENTMSGTYPE ...), scoring events "
         "(game_id, period, elapsed_s, home, away) or margins (game_id, season, m_0 ...)",
@@ -60,6 +61,13 @@ def load_games(
 ) -> LoadResult:
     """Load any supported file (or directory of stats.nba.com files) into a game table."""
     kind = detect_format(path) if format == "auto" else format
+    if kind in ("stats-pbp", "events") and path.is_file() and is_parquet(path):
+        raise DataError(
+            "unknown_format",
+            f"a Parquet file cannot be read as {kind}",
+            source=str(path),
+            expected="CSV (or .csv.gz) for stats-pbp and events; Parquet for margins",
+        )
     if kind == "stats-pbp":
         return load_stats_pbp(path, metadata=metadata, on_error=on_error)
     if kind == "events":

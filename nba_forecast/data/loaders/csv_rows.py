@@ -280,7 +280,8 @@ class CsvRows:
         if repeated:
             raise DataError(
                 "duplicate_columns",
-                f"column(s) {', '.join(repeated)} appear more than once in the header",
+                f"column(s) {', '.join(name[:40] for name in repeated[:8])} appear more than "
+                "once in the header",
                 source=self.source,
                 row=1,
                 expected="each column once",

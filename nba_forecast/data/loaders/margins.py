@@ -147,7 +147,7 @@ def _sequence_checks(v: np.ndarray, text_missing: np.ndarray, columns: list[str]
             "impossible_margin_change",
             _located(
                 np.pad(swing, ((0, 0), (1, 0))),
-                f"margin moves more than {MAX_MINUTE_SWING} points in one minute at",
+                f"margin moves more than {MAX_MINUTE_SWING} points in one minute:",
                 columns,
             ),
             f"at most {MAX_MINUTE_SWING} points of margin change per minute",
@@ -344,6 +344,12 @@ def load_margins(path: Path, *, on_error: OnError = "raise") -> LoadResult:
             collect(problems, error, on_error)
             break
         parts.append(_chunk_games(frame, source, earlier, problems, on_error))
+    if not parts:
+        collect(
+            problems,
+            DataError("empty_file", "the file has a header but no rows", source=source),
+            on_error,
+        )
     # a duplicate in a later chunk also condemns the first copy
     games = drop_reported(parts, problems)
     logger.info("margins: %s -> %d games, %d skipped", source, len(games), len(problems))

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 REQUIRED = ["GAME_ID", "PERIOD", "PCTIMESTRING", "SCORE", "EVENTMSGTYPE"]
 FIELD_GOAL, FREE_THROW, END_OF_PERIOD = "1", "3", "13"
 SCORE_PATTERN = r" *([0-9]+) *- *([0-9]+) *"  # ASCII digits only
+DESCRIPTIONS = ["HOMEDESCRIPTION", "NEUTRALDESCRIPTION", "VISITORDESCRIPTION"]
 MAX_ROWS_PER_GAME = 5_000  # a game has 400-700 rows
 
 
@@ -59,9 +60,18 @@ def _row_checks(frame: pd.DataFrame, game_id: pd.Series) -> tuple[list[RowCheck]
     score = _score(frame["SCORE"])
     remaining = parse_clock(frame["PCTIMESTRING"])
     score_text = shown(frame["SCORE"])
+    # in file order a game's periods never go back: a game's rows twice in a row
+    same_game = game_id.eq(game_id.shift()).to_numpy()
+    goes_back = same_game & (period.diff() < 0).to_numpy()
     checks: list[RowCheck] = [
         (game_id.isna(), "missing_game_id", "empty GAME_ID", "a game id"),
         game_id_check(game_id, stats_only=True),
+        (
+            pd.Series(goes_back, index=frame.index),
+            "duplicate_game_id",
+            "the periods go back to " + shown(frame["PERIOD"]) + " on this row",
+            "each game once: its periods in order",
+        ),
         (
             period.isna() | (period != period.round()),
             "bad_period",
@@ -96,6 +106,24 @@ def _row_checks(frame: pd.DataFrame, game_id: pd.Series) -> tuple[list[RowCheck]
     return checks, scoring
 
 
+def _kinds(rows: pd.DataFrame, event_type: pd.Series) -> np.ndarray:
+    """``ft``, or for a made shot ``fg3`` / ``fg2`` by whether its description says "3PT"
+    (``fg`` where the file has no descriptions)."""
+    described = [c for c in DESCRIPTIONS if c in rows.columns]
+    if not described:
+        return np.where(event_type == FREE_THROW, "ft", "fg")
+    three = np.zeros(len(rows), dtype=bool)
+    for column in described:
+        three |= (
+            rows[column]
+            .astype("string")
+            .str.contains("3PT", regex=False)
+            .fillna(False)
+            .to_numpy(bool)
+        )
+    return np.where(event_type == FREE_THROW, "ft", np.where(three, "fg3", "fg2"))
+
+
 def _scoring_events(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataError]]:
     """Scoring rows as an events frame, plus row-level errors (one per game)."""
     game_id = normalize_game_ids(frame["GAME_ID"])
@@ -117,7 +145,7 @@ def _scoring_events(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, lis
             "home": score[1].astype(np.int64).to_numpy(),
             "away": score[0].astype(np.int64).to_numpy(),
             "row": rows[LINE].to_numpy(),
-            "kind": np.where(kind == FREE_THROW, "ft", "fg"),
+            "kind": _kinds(rows, kind),
         }
     )
     return events, errors
@@ -175,12 +203,53 @@ def _completeness_errors(frame: pd.DataFrame, margins: pd.DataFrame) -> list[Dat
             errors.append(
                 DataError(
                     "final_score_mismatch",
-                    f"the end-of-game row shows {int(away)} - {int(home)} (away - home), the "
-                    f"scoring rows end at {final['final_away']} - {final['final_home']}",
+                    f"the end-of-game row shows {end_rows['SCORE'].iloc[-1]!s:.40} (away - "
+                    f"home), the scoring rows end at {final['final_away']} - "
+                    f"{final['final_home']}",
                     game_id=str(game),
                     row=int(end_rows[LINE].iloc[-1]),
                     expected="the last scoring row's score on the end-of-game row "
                     "(scoring rows missing?)",
+                )
+            )
+    return errors
+
+
+def _period_end_errors(frame: pd.DataFrame, events: pd.DataFrame) -> list[DataError]:
+    """Each end-of-period row with a score (EVENTMSGTYPE 13 at 0:00, not the game's last)
+    must show the score of the scoring rows up to it: a scoring row missing, added or moved
+    across a period's end changes the margins and shows here."""
+    event_type = frame["EVENTMSGTYPE"].astype("string").str.strip()
+    ends = frame[(event_type == END_OF_PERIOD).fillna(False) & frame["SCORE"].notna()]
+    ends = ends[(parse_clock(ends["PCTIMESTRING"]) == 0).to_numpy()]
+    if ends.empty or events.empty:
+        return []
+    shown = _score(ends["SCORE"])
+    ends = ends.assign(
+        game_id=normalize_game_ids(ends["GAME_ID"]).astype(str),
+        period=pd.to_numeric(ends["PERIOD"]).astype(np.int64),
+        shown_away=shown[0].to_numpy(),
+        shown_home=shown[1].to_numpy(),
+    )
+    ends = ends[ends["game_id"].isin(events["game_id"]) & ends["shown_away"].notna()]
+    by_period = events.groupby(["game_id", "period"])[["home", "away"]].max().reset_index()
+    errors = []
+    for end, line in zip(ends.itertuples(index=False), ends[LINE], strict=True):
+        before = by_period[
+            (by_period["game_id"] == end.game_id) & (by_period["period"] <= end.period)
+        ]
+        home = int(before["home"].max()) if len(before) else 0
+        away = int(before["away"].max()) if len(before) else 0
+        if (end.shown_away, end.shown_home) != (away, home):
+            errors.append(
+                DataError(
+                    "period_score_mismatch",
+                    f"the end of period {end.period} shows {end.SCORE!s:.40} (away - home), the "
+                    f"scoring rows reach {away} - {home}",
+                    game_id=end.game_id,
+                    row=int(line),
+                    expected="the scoring rows' score on each end-of-period row (a scoring "
+                    "row missing, duplicated or with the wrong clock?)",
                 )
             )
     return errors
@@ -246,7 +315,11 @@ def _team_errors(teams: pd.DataFrame, frame: pd.DataFrame) -> list[DataError]:
 
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.name.lower().endswith((".csv", ".csv.gz")))
+        files = sorted(
+            p
+            for p in path.iterdir()
+            if p.name.lower().endswith((".csv", ".csv.gz")) and p.is_file()  # no FIFOs
+        )
         if not files:
             raise DataError("no_input_files", "no .csv or .csv.gz files", source=str(path))
         return files
@@ -261,6 +334,7 @@ def _chunk_games(
     margins, event_errors = margins_from_events(events, check_steps=True, on_error="skip")
     errors += [e.with_source(source) for e in event_errors]
     errors += [e.with_source(source) for e in _completeness_errors(frame, margins)]
+    errors += [e.with_source(source) for e in _period_end_errors(frame, events)]
     teams = _teams(frame)
     errors += [e.with_source(source) for e in _team_errors(teams, frame)]
     errors += _games_without_scoring(frame, margins, errors, source)

@@ -33,6 +33,7 @@ from nba_forecast.data.schema import (
 P = ParamSpec("P")
 T = TypeVar("T")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+PARQUET_MAGIC = b"PAR1"
 CHUNK_CELLS = 500_000  # cells held as text at a time (~40 MB): 9,000 margin rows
 CHUNK_BYTES = 16 * 1024 * 1024  # ... or this much text, whichever comes first
 
@@ -66,7 +67,14 @@ def without_cyclic_gc(load: Callable[P, T]) -> Callable[P, T]:
 
 
 def is_parquet(path: Path) -> bool:
-    return path.name.lower().endswith(PARQUET_SUFFIXES)
+    """By its name, or by its first bytes (a Parquet file named .csv)."""
+    if path.name.lower().endswith(PARQUET_SUFFIXES):
+        return True
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == PARQUET_MAGIC
+    except OSError:
+        return False
 
 
 def require_columns(header: Iterable[str], required: Iterable[str], source: str) -> None:
@@ -198,6 +206,14 @@ def damaged_row_errors(frame: pd.DataFrame, game_ids: pd.Series, source: str) ->
     return errors
 
 
+def _garbled_id(row: Row, id_column: int) -> bool:
+    """A damaged row whose id breaks the id format: it cannot start a game of its own."""
+    return (
+        row[2] is not None
+        and re.fullmatch(GAME_ID_PATTERN, normalize_game_id(row[1][id_column])) is None
+    )
+
+
 def _cut_id(row: Row, id_column: int) -> bool:
     """The row is the file's cut last line and its id may be cut (nothing follows it)."""
     return row[2] is NO_LINE_BREAK and len(row[1]) == id_column + 1
@@ -242,6 +258,18 @@ class GameChunks:
                 # a cut last line whose id is cut too
                 if len(fields) <= self.id_column or fields[self.id_column] == current_raw:
                     game_id = current or ""
+                elif _garbled_id(row, self.id_column) and current is not None:
+                    # a damaged row (bad bytes, cut) whose id is garbled stays in its game
+                    game_id = current
+                    row = (
+                        line,
+                        [
+                            *fields[: self.id_column],
+                            current_raw or "",
+                            *fields[self.id_column + 1 :],
+                        ],
+                        row[2],
+                    )
                 elif _cut_id(row, self.id_column) and (current_raw or "").startswith(
                     fields[self.id_column]
                 ):
