@@ -30,9 +30,9 @@ from nba_forecast.data.loaders.tables import (
     game_id_check,
     is_parquet,
     normalize_game_ids,
+    open_csv,
     open_parquet,
     parquet_batches,
-    require_columns,
     rows_frame,
     without_cyclic_gc,
 )
@@ -292,13 +292,7 @@ def _chunks(path: Path, source: str) -> Iterator[pd.DataFrame]:
     or lacks columns fails here; what breaks later fails while iterating."""
     if is_parquet(path):
         return parquet_batches(open_parquet(path, source, REQUIRED), source)
-    rows = CsvRows(path)
-    try:
-        require_columns(rows.header, REQUIRED, source)
-    except DataError:
-        rows.close()
-        raise
-    return _csv_chunks(rows, source)
+    return _csv_chunks(open_csv(path, REQUIRED), source)
 
 
 def _chunk_games(

@@ -43,9 +43,9 @@ def game_dates(values: pd.Series) -> pd.Series:
 
 def _one_date(value: object) -> pd.Timestamp:
     try:
-        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+        stamp = pd.Timestamp(value)
     except (ValueError, TypeError):
-        return pd.NaT  # type: ignore[return-value]
+        return pd.NaT
     return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
 
 

@@ -393,6 +393,17 @@ def parquet_batches(file: pq.ParquetFile, source: str) -> Iterator[pd.DataFrame]
             yield frame
 
 
+def open_csv(path: Path, required: list[str]) -> CsvRows:
+    """A CSV file whose header has the ``required`` columns, open for its rows."""
+    rows = CsvRows(path)
+    try:
+        require_columns(rows.header, required, str(path))
+    except DataError:
+        rows.close()
+        raise
+    return rows
+
+
 def game_frames(
     path: Path, required: list[str], id_column: str, max_rows_per_game: int
 ) -> tuple[list[str], GameChunks, Iterator[pd.DataFrame]]:
@@ -400,12 +411,7 @@ def game_frames(
     the frames are read) and the frames of whole games, ``CHUNK_CELLS`` cells or so each.
     A file that cannot be opened or lacks columns fails here."""
     source = str(path)
-    rows = CsvRows(path)
-    try:
-        require_columns(rows.header, required, source)
-    except DataError:
-        rows.close()
-        raise
+    rows = open_csv(path, required)
     grouping = GameChunks(
         rows,
         rows.header.index(id_column),
