@@ -1,7 +1,7 @@
 """Importing damaged and oversized files: time and peak memory of each, against loading the
 same real game whole (the baseline), each in a fresh process. The hostile files are the
 issue's: a stats.nba.com game repeated to ~1M lines, the game with one 200 MB field, a
-truncated .gz, and the shipped 1.2M first-half scoring events as the largest valid input.
+truncated .gz, 80 games whose every row is padded to 7 KB (under the line limit), and the shipped 1.2M first-half scoring events as the largest valid input.
 
 Usage: python benchmarks/bench_hostile_import.py [--field-mb 200] [--lines 1000000]
 """
@@ -54,6 +54,16 @@ def _hostile_files(folder: Path, field_mb: int, lines: int) -> list[tuple[str, P
         for _ in range(field_mb):
             handle.write(chunk)
         handle.writelines(["\n", *body[1:]])
+    padded = folder / "padded.csv.gz"  # 80 games, each row's description 7 KB long
+    with gzip.open(padded, "wt", compresslevel=1) as handle:
+        handle.write(header)
+        pad = "y" * 7_000
+        for number in range(80):
+            game = f"00213{number:05d}"
+            for line in body:
+                cells = line.split(",")
+                cells[0], cells[8] = game, pad  # NEUTRALDESCRIPTION
+                handle.write(",".join(cells))
     packed = gzip.compress(GAME.read_bytes())
     cut = folder / "cut.csv.gz"
     cut.write_bytes(packed[: len(packed) // 2])
@@ -63,6 +73,7 @@ def _hostile_files(folder: Path, field_mb: int, lines: int) -> list[tuple[str, P
         (f"one game repeated to {lines:,} lines", long_file),
         (f"one {field_mb} MB field", field),
         ("truncated .gz", cut),
+        ("80 games, every row 7 KB long (.gz)", padded),
         ("1.2M first-half scoring events (valid)", events),
     ]
 
