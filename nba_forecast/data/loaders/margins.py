@@ -59,9 +59,9 @@ def _first_bad_column(bad: np.ndarray, columns: list[str]) -> pd.Series:
     return pd.Series([columns[i] for i in bad.argmax(axis=1)])
 
 
-def _located(bad: np.ndarray, label: str, columns: list[str]) -> pd.Series:
+def _located(bad: np.ndarray, label: str, columns: list[str], joiner: str = " in ") -> pd.Series:
     """Per-row message naming the first bad margin column, e.g. 'empty margin in m_7'."""
-    return label + " in " + _first_bad_column(bad, columns)
+    return label + joiner + _first_bad_column(bad, columns)
 
 
 def _first_half(columns: list[str]) -> np.ndarray:
@@ -147,8 +147,9 @@ def _sequence_checks(v: np.ndarray, text_missing: np.ndarray, columns: list[str]
             "impossible_margin_change",
             _located(
                 np.pad(swing, ((0, 0), (1, 0))),
-                f"margin moves more than {MAX_MINUTE_SWING} points in one minute:",
+                f"margin moves more than {MAX_MINUTE_SWING} points in one minute",
                 columns,
+                joiner=", at ",
             ),
             f"at most {MAX_MINUTE_SWING} points of margin change per minute",
         ),
