@@ -38,7 +38,7 @@ CODES: dict[str, str] = {
     "too_many_rows": "a game with more rows than the limit",
     "too_many_blank_lines": "more than 100,000 blank lines (a bomb of line breaks)",
     "too_many_games": "more games than the limit in one load",
-    "row_group_too_large": "a Parquet row group over 256 MiB uncompressed",
+    "row_group_too_large": "a Parquet row group over 128 MiB uncompressed",
     "game_rows_split": "a game's rows start again after another game's",
     "missing_game_id": "an empty game id",
     "bad_game_id": "a game id that breaks the id format",

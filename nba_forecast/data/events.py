@@ -127,11 +127,23 @@ def _check_rows(frame: pd.DataFrame) -> list[tuple[str, int, DataError]]:
     return found
 
 
+def _kind_parts(kind: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A kind's type (``ft``, ``fg``, ``fg2``, ``fg3``, ``""``) and side (``h``ome, ``a``way or
+    ``""``): the side suffix says whose description holds the play."""
+    text = kind.astype(str)
+    side = np.where(
+        np.char.endswith(text, "h"), "h", np.where(np.char.endswith(text, "a"), "a", "")
+    )
+    return np.char.rstrip(text, "ha"), side
+
+
 def _plausible_step(kind: np.ndarray, dh: np.ndarray, da: np.ndarray) -> np.ndarray:
     """No points, or 1 (free throw) / 2 or 3 (field goal, as its description says) points to
-    one team: a free throw missing before a two shows as a three without "3PT"."""
+    one team, the team whose description holds the play: a free throw missing before a two
+    shows as a three without "3PT", a score written the wrong way round as the other side."""
+    kind, side = _kind_parts(kind)
     points = dh + da
-    one_team = (dh == 0) | (da == 0)
+    one_team = ((dh == 0) | (da == 0)) & ~((side == "h") & (da > 0)) & ~((side == "a") & (dh > 0))
     allowed = np.select(
         [kind == "ft", kind == "fg2", kind == "fg3"],
         [points == 1, points == 2, points == 3],
@@ -181,7 +193,7 @@ def _check_shared_seconds(
     frame: pd.DataFrame, same_game: np.ndarray
 ) -> list[tuple[str, int, DataError]]:
     """Two or more pairs of made field goals in the same clock second: a stuck clock."""
-    fg = np.isin(frame["kind"].to_numpy(), ["fg", "fg2", "fg3"])
+    fg = np.isin(_kind_parts(frame["kind"].to_numpy())[0], ["fg", "fg2", "fg3"])
     elapsed = frame["elapsed_s"].to_numpy()
     pair = same_game & fg[1:] & fg[:-1] & (elapsed[1:] == elapsed[:-1])
     pair_rows = np.concatenate([[False], pair]) if len(frame) else np.zeros(0, dtype=bool)

@@ -678,3 +678,36 @@ def test_a_bad_byte_in_a_game_id_spoils_only_its_game(tmp_path: Path) -> None:
     result = load_games(_write(tmp_path / "g.csv", data), on_error="skip")
     assert list(result.games["game_id"]) == ["0021300458"]
     assert [(p.game_id, p.code, p.row) for p in result.problems] == [(GAME, "bad_encoding", 4)]
+
+
+def test_a_score_written_the_wrong_way_round_is_refused(tmp_path: Path) -> None:
+    """The team whose score rises must be the side whose description holds the shot."""
+    lines = _lines()
+    i = next(
+        i
+        for i, line in enumerate(lines)
+        if line.split(",")[2] == "1"
+        and re.search(r",(\d+) - (\d+),", line)
+        and len(set(re.search(r",(\d+) - (\d+),", line).groups())) == 2  # type: ignore[union-attr]
+    )
+    away, home = re.search(r",(\d+) - (\d+),", lines[i]).groups()  # type: ignore[union-attr]
+    lines[i] = lines[i].replace(f",{away} - {home},", f",{home} - {away},", 1)
+    error = _load_error(_write(tmp_path / "g.csv", "".join(lines)))
+    assert error.code in {"score_step_inconsistent", "non_monotonic_score"}
+
+
+def test_many_damaged_rows_cost_time_in_proportion(tmp_path: Path) -> None:
+    """4,000 rows with a bad byte each: every one reported, and every row's check stays
+    cheap (the damage was kept in frame.attrs, deep-copied by each pandas operation)."""
+    ids = [f"g{i}" for i in range(4_000)]
+    path = _margins_file(tmp_path / "m.csv", ids)
+    data = path.read_bytes().replace(b",2013,", b",2013\xff,")
+    result = load_games(_write(tmp_path / "bad.csv", data), on_error="skip")
+    assert len(result.problems) == 4_000 and {p.code for p in result.problems} == {"bad_encoding"}
+
+
+def test_a_fifo_given_as_the_file_is_refused(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.csv")
+    assert _load_error(tmp_path / "pipe.csv", format="margins").code == "not_a_file"

@@ -195,8 +195,10 @@ class CsvRows:
         self.source = str(path)
         if not path.exists():
             raise DataError("file_not_found", "no such file", source=self.source)
-        if path.is_dir():
-            raise DataError("not_a_file", "is a directory", source=self.source, expected="a file")
+        if not path.is_file():  # a directory, a FIFO or a device would block or fail
+            raise DataError(
+                "not_a_file", "is not a regular file", source=self.source, expected="a file"
+            )
         try:
             raw = path.open("rb")
             self._stream: BinaryIO = gzip.GzipFile(fileobj=raw) if _is_gzip(path) else raw  # type: ignore[assignment]

@@ -339,7 +339,7 @@ def load_margins(path: Path, *, on_error: OnError = "raise") -> LoadResult:
             collect(problems, error, on_error)
             break
         parts.append(_chunk_games(frame, source, earlier, problems, on_error))
-    if not parts:
+    if not parts and not problems:
         collect(
             problems,
             DataError("empty_file", "the file has a header but no rows", source=source),

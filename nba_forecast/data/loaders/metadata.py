@@ -81,7 +81,7 @@ def metadata_checks(frame: pd.DataFrame) -> list[RowCheck]:
             (
                 frame["game_date"].notna() & ~(parsed.notna() & in_range),
                 "bad_date",
-                "unparseable game_date " + shown(frame["game_date"]),
+                "game_date " + shown(frame["game_date"]) + " is not a date from 1946 to 2101",
                 "an ISO date, e.g. 2013-10-29",
             )
         )

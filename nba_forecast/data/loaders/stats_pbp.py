@@ -108,10 +108,16 @@ def _row_checks(frame: pd.DataFrame, game_id: pd.Series) -> tuple[list[RowCheck]
 
 def _kinds(rows: pd.DataFrame, event_type: pd.Series) -> np.ndarray:
     """``ft``, or for a made shot ``fg3`` / ``fg2`` by whether its description says "3PT"
-    (``fg`` where the file has no descriptions)."""
+    (``fg`` where the file has no descriptions), then ``h``/``a`` where only the home or
+    visitor description is filled (the side that scored)."""
     described = [c for c in DESCRIPTIONS if c in rows.columns]
     if not described:
         return np.where(event_type == FREE_THROW, "ft", "fg")
+    home = rows["HOMEDESCRIPTION"].notna().to_numpy() if "HOMEDESCRIPTION" in rows else None
+    away = rows["VISITORDESCRIPTION"].notna().to_numpy() if "VISITORDESCRIPTION" in rows else None
+    side = np.full(len(rows), "")
+    if home is not None and away is not None:
+        side = np.where(home & ~away, "h", np.where(away & ~home, "a", ""))
     three = np.zeros(len(rows), dtype=bool)
     for column in described:
         three |= (
@@ -121,7 +127,8 @@ def _kinds(rows: pd.DataFrame, event_type: pd.Series) -> np.ndarray:
             .fillna(False)
             .to_numpy(bool)
         )
-    return np.where(event_type == FREE_THROW, "ft", np.where(three, "fg3", "fg2"))
+    kind = np.where(event_type == FREE_THROW, "ft", np.where(three, "fg3", "fg2"))
+    return np.char.add(kind.astype(str), side.astype(str))
 
 
 def _scoring_events(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[DataError]]:

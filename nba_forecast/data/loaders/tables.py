@@ -46,6 +46,7 @@ def chunk_rows(width: int) -> int:
 MAX_GAMES = 200_000  # per load: every NBA game ever played is ~75,000
 MAX_ROW_GROUP_BYTES = 128 * 1024 * 1024  # uncompressed size of one Parquet row group
 LINE = "__line"  # the row's line in the file, a column of every frame built here
+DAMAGE = "__damage"  # what the reader found wrong with the row, or None
 
 
 def without_cyclic_gc(load: Callable[P, T]) -> Callable[P, T]:
@@ -70,6 +71,8 @@ def is_parquet(path: Path) -> bool:
     """By its name, or by its first bytes (a Parquet file named .csv)."""
     if path.name.lower().endswith(PARQUET_SUFFIXES):
         return True
+    if not path.is_file():  # opening a FIFO would block
+        return False
     try:
         with path.open("rb") as handle:
             return handle.read(4) == PARQUET_MAGIC
@@ -146,9 +149,8 @@ def game_id_check(game_ids: pd.Series, *, stats_only: bool = False) -> RowCheck:
 
 def rows_frame(header: list[str], rows: list[Row]) -> pd.DataFrame:
     """The rows as text cells (empty -> None) under the header's names, plus their lines
-    (``LINE``) and the damage the reader found (``attrs["damage"]``: row position ->
-    (code, text, expected)). Damaged rows keep the fields they have, padded or cut to the
-    header's width."""
+    (``LINE``) and the damage the reader found (``DAMAGE``: (code, text, expected) or None).
+    Damaged rows keep the fields they have, padded or cut to the header's width."""
     width = len(header)
     cells = np.empty((len(rows), width), dtype=object)
     for i, row in enumerate(rows):
@@ -156,7 +158,12 @@ def rows_frame(header: list[str], rows: list[Row]) -> pd.DataFrame:
     cells[cells == ""] = None
     frame = pd.DataFrame(cells, columns=header, copy=False)
     frame[LINE] = np.array([row[0] for row in rows], dtype=np.int64)
-    frame.attrs["damage"] = {i: row[2] for i, row in enumerate(rows) if row[2]}
+    # a column, not frame.attrs: pandas deep-copies attrs on every operation (quadratic)
+    damage = np.full(len(rows), None, dtype=object)
+    for position, row in enumerate(rows):
+        if row[2] is not None:
+            damage[position] = row[2]
+    frame[DAMAGE] = damage
     return frame
 
 
@@ -193,7 +200,11 @@ def damaged_row_errors(frame: pd.DataFrame, game_ids: pd.Series, source: str) ->
     """One error per game for the first row the reader found damaged (cut, too long, ...)."""
     errors: list[DataError] = []
     seen: set[str] = set()
-    for position, (code, text, expected) in sorted(frame.attrs.get("damage", {}).items()):
+    if DAMAGE not in frame.columns:
+        return []
+    damaged = frame[DAMAGE].to_numpy()
+    for position in [i for i, damage in enumerate(damaged) if damage is not None]:
+        code, text, expected = damaged[position]
         game_id = game_ids.iloc[position]
         game = None if pd.isna(game_id) or game_id == "" else str(game_id)
         if game is not None and game in seen:
