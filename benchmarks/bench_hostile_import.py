@@ -1,7 +1,8 @@
 """Importing damaged and oversized files: time and peak memory of each, against loading the
 same real game whole (the baseline), each in a fresh process. The hostile files are the
 issue's: a stats.nba.com game repeated to ~1M lines, the game with one 200 MB field, a
-truncated .gz, 80 games whose every row is padded to 7 KB (under the line limit), and the shipped 1.2M first-half scoring events as the largest valid input.
+truncated .gz, 80 games whose every row is padded to 7 KB (under the line limit), and the
+shipped 1.2M first-half scoring events as the largest valid input.
 
 Usage: python benchmarks/bench_hostile_import.py [--field-mb 200] [--lines 1000000]
 """
