@@ -19,8 +19,8 @@ Rollback re-promotes a version an earlier entry names.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
@@ -253,18 +253,23 @@ class Registry:
                 target = staging / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-            if destination.exists():  # an old, partial copy: move it out of the way first
-                stale = Path(
-                    tempfile.mkdtemp(prefix=f".{destination.name}.old.", dir=destination.parent)
-                )
-                with contextlib.suppress(OSError):  # another process got there first
-                    os.replace(destination, stale / "version")
-                shutil.rmtree(stale, ignore_errors=True)
+            # one process at a time swaps copies: a complete copy, once in place, is never
+            # moved again (another process may be reading it)
+            # (the lock is the cache folder itself: a lock file would be left behind)
+            folder = os.open(destination.parent, os.O_RDONLY)
             try:
+                fcntl.flock(folder, fcntl.LOCK_EX)
+                if _holds(destination, manifest.files):
+                    return destination
+                if destination.exists():  # an old, partial copy: move it out of the way
+                    stale = Path(
+                        tempfile.mkdtemp(prefix=f".{destination.name}.old.", dir=destination.parent)
+                    )
+                    os.replace(destination, stale / "version")
+                    shutil.rmtree(stale, ignore_errors=True)
                 os.rename(staging, destination)
-            except OSError:  # another process renamed its complete copy in first
-                if not _holds(destination, manifest.files):
-                    raise
+            finally:
+                os.close(folder)  # releases the lock
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return destination
