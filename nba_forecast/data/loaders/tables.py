@@ -391,13 +391,17 @@ def parquet_batches(file: pq.ParquetFile, source: str) -> Iterator[pd.DataFrame]
                 source=source,
                 expected=f"row groups of at most {MAX_ROW_GROUP_BYTES:,} bytes",
             )
-        try:
-            batches = list(file.iter_batches(batch_size=chunk_rows(64), row_groups=[group]))
-        except Exception as exc:
-            raise DataError(
-                "unreadable_file", f"row group {group} cannot be read: {exc}", source=source
-            ) from None
-        for batch in batches:
+        # one batch decoded at a time (a list of them would hold the whole row group)
+        batches = file.iter_batches(batch_size=chunk_rows(64), row_groups=[group])
+        while True:
+            try:
+                batch = next(batches, None)
+            except Exception as exc:  # pyarrow raises many types for a damaged page
+                raise DataError(
+                    "unreadable_file", f"row group {group} cannot be read: {exc}", source=source
+                ) from None
+            if batch is None:
+                break
             frame = batch.to_pandas()
             frame[LINE] = np.arange(offset + 1, offset + len(frame) + 1, dtype=np.int64)
             offset += len(frame)
