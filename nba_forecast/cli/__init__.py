@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
+from typing import Annotated
 
 import typer
 
+from nba_forecast.cli.config import config_app
 from nba_forecast.cli.data import data_app
 from nba_forecast.cli.db import db_app
 from nba_forecast.cli.evaluate import evaluate
@@ -22,18 +23,18 @@ from nba_forecast.cli.lifecycle import (
     update_dejavu_command,
     validate_command,
 )
+from nba_forecast.cli.options import add_common_options
 from nba_forecast.cli.pipeline import pipeline_app, schedules_app
 from nba_forecast.cli.registry import registry_app
 from nba_forecast.cli.replay import replay
 from nba_forecast.cli.serve import feed, serve, served_ab
 from nba_forecast.lifecycle.policy import Step
-from nba_forecast.settings import Settings
 
 app = typer.Typer(
-    help="NBA halftime margin forecasts, kept good in production.",
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(registry_app, name="registry")
 app.add_typer(db_app, name="db")
@@ -58,12 +59,29 @@ COMMANDS: dict[str, Callable[..., None]] = {
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)
+add_common_options(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from nba_forecast import __version__
+
+        typer.echo(f"nba-forecast {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _configure() -> None:
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """NBA halftime margin forecasts, kept good in production. Every command takes the
+    deployment options (--profile, --database-url, --registry-url, --gitops-url, ...):
+    `nba-forecast config show` says what they resolve to and where each value came from."""
 
 
 def main() -> None:

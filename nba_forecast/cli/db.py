@@ -8,26 +8,27 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from nba_forecast.cli.console import fail, out
-from nba_forecast.settings import Settings
-from nba_forecast.storage.prediction_log import PredictionLog
+from nba_forecast.cli.options import settings_or_fail
+from nba_forecast.lifecycle.deployment import open_log
 
 db_app = typer.Typer(help="The prediction log database.", no_args_is_help=True)
 
 
 @db_app.command("upgrade")
 def db_upgrade(
-    url: Annotated[
-        str | None,
+    create: Annotated[
+        bool,
         typer.Option(
-            help="database URL; default NBA_FORECAST_DATABASE_URL or a SQLite file under "
-            "~/.nba-forecast"
+            "--create", help="make the database (a SQLite file and its folder) if it is not there"
         ),
-    ] = None,
+    ] = False,
 ) -> None:
-    """Create or migrate the prediction log's tables to the latest revision (Alembic)."""
-    target = url or Settings().resolved_database_url()
+    """Migrate the prediction log's tables to the latest revision (Alembic); a database
+    that does not exist is an error unless --create."""
+    settings = settings_or_fail()
+    target = settings.resolved_database_url()
     try:
-        counts = PredictionLog.open(target).counts()
+        counts = open_log(settings, create=create).counts()
     except (SQLAlchemyError, ValueError, RuntimeError) as error:  # RuntimeError: a refused step
         raise fail(f"cannot migrate {target}: {str(error).splitlines()[0]}") from None
     out.print(

@@ -33,20 +33,25 @@ STEP_ERRORS = (RegistryError, ValueError, DataError, SQLAlchemyError, OSError, R
 
 def context(
     data: Path | None = None,
-    repo: str | None = None,
     env: str | None = None,
     pull_request: bool | None = None,
+    create: bool = False,
 ) -> Context:
-    """The deployment from the settings; the games of ``data`` are read (and checked) now."""
+    """The deployment from the settings; the games of ``data`` are read (and checked) now.
+    ``create``: the command makes the registry and the log when they are not there."""
     from nba_forecast.cli.evaluate import _games_with
+    from nba_forecast.cli.options import settings_or_fail
     from nba_forecast.lifecycle.context import GameSource
     from nba_forecast.lifecycle.deployment import build_context
-    from nba_forecast.settings import Settings
 
     games = None if data is None else GameSource.of(_games_with(data))
     try:
         return build_context(
-            Settings(), games=games, gitops_repo=repo, environment=env, pull_request=pull_request
+            settings_or_fail(),
+            games=games,
+            environment=env,
+            pull_request=pull_request,
+            create=create,
         )
     except (ValueError, RuntimeError) as error:  # bad URL, bad environment name
         raise fail(str(error)) from None
@@ -214,10 +219,6 @@ def rollout_command(
     candidate: Annotated[str, typer.Option(help="version or alias to test")] = "candidate",
     share: Annotated[float, typer.Option(help="first challenger share", min=0.01, max=1.0)] = 0.1,
     as_of: AsOf = None,
-    repo: Annotated[
-        str | None,
-        typer.Option(help="GitOps repository, a path or URL (default: NBA_FORECAST_GITOPS_REPO)"),
-    ] = None,
     env: Annotated[str | None, typer.Option(help="overlay environment")] = None,
     report: Annotated[
         Path | None,
@@ -245,7 +246,7 @@ def rollout_command(
         report_text = report.read_text() if report is not None else ""
     except OSError as error:
         raise fail(f"cannot read --report: {error}") from None
-    ctx = context(repo=repo, env=env)
+    ctx = context(env=env)
     if action == "start":
         run_cli_step(
             Step.START_ROLLOUT,
@@ -299,5 +300,8 @@ def bootstrap_command(
     ] = None,
     data: Data = None,
 ) -> None:
-    """Train on the shipped games and register the result as version 1 (production)."""
-    run_cli_step(Step.BOOTSTRAP, None, ctx=context(data), through_season=through_season)
+    """Train on the shipped games and register the result as version 1 (production); makes
+    the registry and the prediction log when they are not there."""
+    run_cli_step(
+        Step.BOOTSTRAP, None, ctx=context(data, create=True), through_season=through_season
+    )

@@ -16,22 +16,14 @@ registry_app = typer.Typer(
     help="Model registry: versions, aliases, promotion log.", no_args_is_help=True
 )
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="registry URL (file:// or s3://); default NBA_FORECAST_REGISTRY_URL or "
-        "~/.nba-forecast/registry",
-    ),
-]
 
-
-def _registry(store: str | None) -> Registry:
+def _registry(create: bool = False) -> Registry:
+    """The configured registry (--registry-url, NBA_FORECAST_REGISTRY_URL, the profile)."""
+    from nba_forecast.cli.options import settings_or_fail
     from nba_forecast.lifecycle.deployment import open_registry
-    from nba_forecast.settings import Settings
 
     try:
-        return open_registry(Settings(), store)
+        return open_registry(settings_or_fail(), create=create)
     except ValueError as error:
         raise fail(str(error)) from None
 
@@ -51,10 +43,12 @@ def registry_register(
         str | None, typer.Option(help="the version this one was derived from")
     ] = None,
     metrics: Annotated[Path | None, typer.Option(help="JSON file of metrics to record")] = None,
-    store: StoreOption = None,
+    create: Annotated[
+        bool, typer.Option("--create", help="make the registry if it does not exist")
+    ] = False,
 ) -> None:
     """Register a model directory as an immutable version (idempotent)."""
-    registry = _registry(store)
+    registry = _registry(create)
     values = None
     if metrics is not None:
         try:
@@ -69,9 +63,9 @@ def registry_register(
 
 
 @registry_app.command("list")
-def registry_list(store: StoreOption = None) -> None:
+def registry_list() -> None:
     """Every version, oldest first, with the aliases that point at it."""
-    registry = _registry(store)
+    registry = _registry()
     versions = _registry_call(registry.versions)
     aliases = _registry_call(registry.aliases)
     table = Table(title=f"registry {registry.store.url}")
@@ -84,11 +78,9 @@ def registry_list(store: StoreOption = None) -> None:
 
 
 @registry_app.command("show")
-def registry_show(
-    name: Annotated[str, typer.Argument(help="version id or alias")], store: StoreOption = None
-) -> None:
+def registry_show(name: Annotated[str, typer.Argument(help="version id or alias")]) -> None:
     """A version's manifest (JSON)."""
-    registry = _registry(store)
+    registry = _registry()
     manifest = _registry_call(lambda: registry.manifest(registry.resolve(name)))
     out.print_json(manifest.to_json())
 
@@ -99,12 +91,11 @@ def registry_promote(
     alias: Annotated[str, typer.Option(help="alias to move")] = "production",
     reason: Annotated[str, typer.Option(help="why (kept in the promotion log)")] = "",
     report: Annotated[str | None, typer.Option(help="validation report reference")] = None,
-    store: StoreOption = None,
 ) -> None:
     """Point an alias at a version (compare-and-swap) and log the move."""
     if not reason.strip():
         raise fail("--reason is required: the promotion log keeps why every move happened")
-    registry = _registry(store)
+    registry = _registry()
     entry = _registry_call(
         lambda: registry.promote(
             check_alias(alias), registry.resolve(version), reason=reason, report=report
@@ -125,10 +116,9 @@ def registry_rollback(
             "last move)"
         ),
     ] = None,
-    store: StoreOption = None,
 ) -> None:
     """Roll an alias back by re-promoting an earlier version (logged like any move)."""
-    registry = _registry(store)
+    registry = _registry()
     entry = _registry_call(lambda: registry.rollback(alias, to_seq=to))
     out.print(
         f"#{entry.seq} {alias}: {entry.from_version} -> {entry.to_version} ({entry.reason})",
@@ -139,10 +129,9 @@ def registry_rollback(
 @registry_app.command("history")
 def registry_history(
     alias: Annotated[str | None, typer.Option(help="only this alias")] = None,
-    store: StoreOption = None,
 ) -> None:
     """The promotion log, oldest first."""
-    registry = _registry(store)
+    registry = _registry()
     entries = _registry_call(lambda: registry.history(alias))
     table = Table(title="promotion log")
     for column in ("#", "when", "alias", "from", "to", "reason", "report"):
@@ -158,9 +147,8 @@ def registry_history(
 def registry_pull(
     name: Annotated[str, typer.Argument(help="version id or alias")],
     destination: Annotated[Path, typer.Option("--out", help="directory to write")],
-    store: StoreOption = None,
 ) -> None:
     """Download a version, checking every file's hash."""
-    registry = _registry(store)
+    registry = _registry()
     path = _registry_call(lambda: registry.pull(name, destination))
     out.print(f"pulled {registry.resolve(name)} to {path}", highlight=False)

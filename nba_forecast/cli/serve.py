@@ -10,8 +10,8 @@ import typer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from nba_forecast.cli.console import fail, out
+from nba_forecast.cli.options import settings_or_fail
 from nba_forecast.routing import Routing
-from nba_forecast.settings import Settings
 
 
 def serve(
@@ -43,7 +43,7 @@ def serve(
     from nba_forecast.lifecycle.policy import Step
     from nba_forecast.serving.worker import create_server_app, release_spools
 
-    settings = Settings()
+    settings = settings_or_fail()
     if settings.api_token is None and host not in LOOPBACK and not insecure_no_auth:
         raise fail(
             f"no API token: set NBA_FORECAST_API_TOKEN (e.g. `openssl rand -hex 32`) to serve "
@@ -52,7 +52,7 @@ def serve(
         )
     if settings.api_token is not None and len(settings.api_token.get_secret_value()) < 16:
         raise fail("NBA_FORECAST_API_TOKEN is shorter than 16 characters; use a random token")
-    ctx = context()
+    ctx = context(create=bootstrap)
     try:
         routed = Routing.mounted(settings.routing_file)
     except (OSError, ValueError) as error:
@@ -66,7 +66,7 @@ def serve(
             )
         run_cli_step(Step.BOOTSTRAP, None, ctx=ctx)
     try:
-        open_log(settings).engine.dispose()  # creates or upgrades the tables once
+        open_log(settings, create=bootstrap).engine.dispose()  # upgrades the tables once
     except OperationalError as error:
         first = str(error).splitlines()[0]
         if not settings.resolved_database_url().startswith("postgres"):

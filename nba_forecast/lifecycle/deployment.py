@@ -16,14 +16,49 @@ from nba_forecast.storage.prediction_log import PredictionLog
 from nba_forecast.storage.registry import Registry
 
 
-def open_registry(settings: Settings, url: str | None = None) -> Registry:
-    return Registry.open(
+class NotFoundError(ValueError):
+    """A configured database or registry that does not exist (a typo must not quietly make
+    a new, empty one)."""
+
+
+def require_database(url: str) -> None:
+    """A SQLite file must exist (PostgreSQL says itself when a database does not)."""
+    if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
+        return
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    if not path.is_file():
+        raise NotFoundError(
+            f"no database at {path} (database_url {url}): check the URL, or create it with "
+            f"`nba-forecast db upgrade --create --database-url {url}`"
+        )
+
+
+def require_registry(registry: Registry) -> None:
+    if not registry.store.root_exists():
+        raise NotFoundError(
+            f"no registry at {registry.store.url}: check registry_url, or make one with "
+            "`nba-forecast bootstrap --registry-url URL`"
+        )
+
+
+def open_registry(settings: Settings, url: str | None = None, *, create: bool = False) -> Registry:
+    """The registry at ``url`` (else the settings'); one that does not exist is an error
+    unless ``create`` or it is the embedded default under ``home``."""
+    registry = Registry.open(
         url or settings.resolved_registry_url(), endpoint_url=settings.s3_endpoint_url
     )
+    if not create and (url is not None or settings.registry_url is not None):
+        require_registry(registry)
+    return registry
 
 
-def open_log(settings: Settings, url: str | None = None) -> PredictionLog:
-    return PredictionLog.open(url or settings.resolved_database_url())
+def open_log(settings: Settings, url: str | None = None, *, create: bool = False) -> PredictionLog:
+    """The prediction log (migrated to the latest schema); a configured SQLite file that
+    does not exist is an error unless ``create`` or it is the embedded default."""
+    target = url or settings.resolved_database_url()
+    if not create and (url is not None or settings.database_url is not None):
+        require_database(target)
+    return PredictionLog.open(target)
 
 
 def _load_games_file(location: str | Path, endpoint_url: str | None):  # type: ignore[no-untyped-def]
@@ -71,10 +106,12 @@ def build_context(
     games: GameSource | None = None,
     policy: Policy | None = None,
     pull_request: bool | None = None,
+    create: bool = False,
 ) -> Context:
+    """``create``: the step makes the registry and log when they do not exist (bootstrap)."""
     registry_target = registry_url or settings.resolved_registry_url()
     return Context(
-        registry=open_registry(settings, registry_target),
+        registry=open_registry(settings, registry_url, create=create),
         games=games
         or shipped_games_plus(settings.games_uri, endpoint_url=settings.s3_endpoint_url),
         gitops=gitops_target(
@@ -84,6 +121,6 @@ def build_context(
             pull_request=bool(pull_request),
         ),
         state=open_store(registry_target, endpoint_url=settings.s3_endpoint_url),
-        open_log=lambda: open_log(settings, database_url),
+        open_log=lambda: open_log(settings, database_url, create=create),
         policy=policy or Policy(),
     )

@@ -67,6 +67,10 @@ class ObjectStore(ABC):
         exist). Returns the new etag; raises ``PreconditionFailed`` otherwise."""
 
     @abstractmethod
+    def root_exists(self) -> bool:
+        """Whether the store itself (folder, bucket) is there."""
+
+    @abstractmethod
     def list(self, prefix: str = "") -> list[str]:
         """Keys under ``prefix``, sorted."""
 
@@ -88,6 +92,9 @@ class FileStore(ObjectStore):
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
+
+    def root_exists(self) -> bool:
+        return self.root.is_dir()
 
     def get_with_etag(self, key: str) -> tuple[bytes, str]:
         try:
@@ -179,6 +186,17 @@ class S3Store(ObjectStore):
             read_timeout=timeout_s,
         )
         self.client = client or boto3.client("s3", endpoint_url=endpoint_url, config=config)
+
+    def root_exists(self) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as error:
+            if self._code(error) in ("NoSuchBucket", "404", "NotFound"):
+                return False
+            raise
+        return True
 
     def _key(self, key: str) -> str:
         check_key(key)
