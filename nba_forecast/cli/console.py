@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from nba_forecast.data.errors import LoadResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # tables are ~95 columns wide: keep them whole when output goes to a file or CI log
 out = Console(width=None if sys.stdout.isatty() else 120)
@@ -39,3 +44,33 @@ def report_problems(result: LoadResult) -> None:
             "(`nba-forecast data validate FILE` lists all)",
             markup=False,
         )
+
+
+TABLE_FORMATS = (".parquet", ".csv", ".json")
+
+
+def check_table_path(path: Path) -> Path:
+    """An ``--out`` for a table: its extension says the format; anything else is refused
+    before any work is done (a .xlsx must not quietly hold CSV)."""
+    if path.suffix.lower() not in TABLE_FORMATS:
+        raise fail(
+            f"--out {path}: unknown format {path.suffix or '(no extension)'!r}; "
+            f"use {', '.join(TABLE_FORMATS)}"
+        )
+    if path.is_dir():
+        raise fail(f"--out {path} is a folder; give a file name")
+    return path
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` in the format of ``path``'s extension (checked by check_table_path)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame.to_parquet(path, index=False)
+        elif suffix == ".json":
+            frame.to_json(path, orient="records", date_format="iso", indent=1)
+        else:
+            frame.to_csv(path, index=False)
+    except OSError as error:
+        raise fail(f"cannot write {path}: {error}") from None

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from nba_forecast.cli.console import fail, out
+from nba_forecast.cli.console import check_table_path, fail, out, write_table
 from nba_forecast.data.errors import DataError
 from nba_forecast.lifecycle.context import Context, StepResult, parse_as_of
 from nba_forecast.lifecycle.policy import Step
@@ -102,19 +102,19 @@ def collect_command(
     as_of: AsOf = None,
     window_days: Annotated[float, typer.Option(min=0.01)] = 30.0,
     output: Annotated[
-        Path | None, typer.Option("--out", help="write the joined rows (.parquet or .csv)")
+        Path | None,
+        typer.Option("--out", help="write the joined rows (.parquet, .csv or .json)"),
     ] = None,
 ) -> None:
     """Forecasts joined with outcomes known at --as-of, and metrics per version and arm."""
+    if output is not None:
+        check_table_path(output)
     (result,) = run_cli_step(Step.COLLECT, as_of, window_days=window_days)
     collection = result.report
     title = f"{collection.start:%Y-%m-%d %H:%M} .. {collection.as_of:%Y-%m-%d %H:%M} UTC"
     out.print(_metrics_table(collection.metrics, f"{title} ({len(collection.joined)} rows)"))
     if output is not None:
-        if output.suffix == ".parquet":
-            collection.joined.to_parquet(output, index=False)
-        else:
-            collection.joined.to_csv(output, index=False)
+        write_table(collection.joined, output)
         out.print(f"wrote {output}", highlight=False)
 
 

@@ -357,7 +357,14 @@ def submit_pipeline(
 schedules_app = typer.Typer(
     help="KFP recurring runs, kept in step with manifests/.", no_args_is_help=True
 )
-SCHEDULES_FILE = Path("manifests/base/schedules.yaml")
+FileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        help="a schedules file (default: the schedules this version declares, as in "
+        "manifests/base/schedules.yaml)",
+    ),
+]
 
 
 @schedules_app.command("render")
@@ -382,7 +389,7 @@ def render_schedules_file(
 
 @schedules_app.command("list")
 def list_schedules(
-    file: Annotated[Path, typer.Option("--file")] = SCHEDULES_FILE,
+    file: FileOption = None,
 ) -> None:
     """The declared recurring runs and the KFP names they get."""
     from nba_forecast.lifecycle.schedules import load_schedules
@@ -391,7 +398,7 @@ def list_schedules(
         runs = load_schedules(file)
     except ValueError as error:
         raise fail(str(error)) from None
-    table = Table(title=str(file))
+    table = Table(title=str(file or "declared schedules"))
     for column in ("name", "pipeline", "cron (UTC, seconds first)", "KFP name"):
         table.add_column(column)
     for run in runs:
@@ -402,7 +409,7 @@ def list_schedules(
 @schedules_app.command("sync")
 def sync_schedules(
     host: Annotated[str, typer.Option(help="KFP API URL")],
-    file: Annotated[Path, typer.Option("--file")] = SCHEDULES_FILE,
+    file: FileOption = None,
     dry_run: Annotated[bool, typer.Option(help="print the plan, change nothing")] = False,
     prune: Annotated[
         bool, typer.Option(help="also delete managed runs no longer declared")
@@ -423,7 +430,9 @@ def sync_schedules(
     pipelines = _pipelines()
     unknown = sorted({r.pipeline for r in declared} - set(pipelines))
     if unknown:
-        raise fail(f"{file}: unknown pipeline(s) {unknown}; have {', '.join(pipelines)}")
+        raise fail(
+            f"{file or 'schedules'}: unknown pipeline(s) {unknown}; have {', '.join(pipelines)}"
+        )
     client = _client(host)
     experiment_id = client.create_experiment(experiment).experiment_id
     listed = client.list_recurring_runs(experiment_id=experiment_id, page_size=200)

@@ -59,12 +59,13 @@ def render_schedules() -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_schedules(path: Path) -> list[RecurringRun]:
-    """The declared recurring runs of ``manifests/base/schedules.yaml``."""
+def load_schedules(path: Path | None = None) -> list[RecurringRun]:
+    """The declared recurring runs of a schedules file (``manifests/base/schedules.yaml``);
+    None: the ones this version declares (rendered, so no checkout is needed)."""
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(render_schedules() if path is None else path.read_text())
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"{path}: cannot read the schedules: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("schedules"), list):
