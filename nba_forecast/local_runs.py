@@ -14,9 +14,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,23 +35,105 @@ class LocalRunError(RuntimeError):
 @dataclass
 class TaskOutcome:
     task: str
-    status: str  # succeeded, failed
+    status: str  # succeeded, failed, skipped, not run
     seconds: float | None
     outputs: dict[str, Any] = field(default_factory=dict)
+    why: str = ""  # for a task that did not run
+
+    @property
+    def ran(self) -> bool:
+        return self.status not in ("skipped", "not run")
+
+    @property
+    def failed(self) -> bool:
+        return self.ran and self.status != "succeeded"
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    task: str
+    condition: str  # the condition it runs under, in words ("" if none)
+
+
+CONDITION = re.compile(r"pipelinechannel--([\w-]+?)-Output'\] (==|!=) (.+)$")
+
+
+def _condition_in_words(expression: str) -> str:
+    """KFP's ``inputs.parameter_values['pipelinechannel--retrain-lstm-Output'] != ''`` as
+    "retrain-lstm returned a value"; anything else as it is."""
+    match = CONDITION.search(expression)
+    if not match:
+        return expression
+    task, operator, value = match.groups()
+    if value in ("''", '""'):
+        return f"{task} returned {'a value' if operator == '!=' else 'nothing'}"
+    return f"{task} returned {'' if operator == '==' else 'other than '}{value}"
+
+
+def planned_tasks(pipeline: Any) -> list[PlannedTask]:
+    """Every task of a pipeline in the order it runs (dependencies first, sub-DAGs in
+    place; the exit handler's task last), each with the condition it runs under."""
+    spec = pipeline.pipeline_spec
+    planned: list[PlannedTask] = []
+
+    def walk(dag: Any, condition: str) -> None:
+        tasks = dict(dag.tasks)
+        done: set[str] = set()
+        while len(done) < len(tasks):
+            ready = [
+                name
+                for name, task in tasks.items()
+                if name not in done and set(task.dependent_tasks) & set(tasks) <= done
+            ] or [n for n in tasks if n not in done][:1]  # KFP DAGs have no cycles; never stall
+            for name in sorted(ready, key=list(tasks).index):
+                task = tasks[name]
+                done.add(name)
+                inner = task.trigger_policy.condition
+                where = _condition_in_words(inner) if inner else condition
+                component = spec.components[task.component_ref.name]
+                if component.dag.tasks:
+                    walk(component.dag, where)
+                else:
+                    planned.append(PlannedTask(name, where))
+
+    walk(spec.root.dag, "")
+    return planned
+
+
+def with_skipped(outcomes: list[TaskOutcome], planned: list[PlannedTask]) -> list[TaskOutcome]:
+    """The outcomes in the pipeline's order, with a row for each task that did not run
+    and why: its condition was false, or a task before it failed."""
+    ran = {o.task: o for o in outcomes}
+    failed = any(o.failed for o in outcomes if o.task != EXIT_TASK)
+    rows = []
+    for task in planned:
+        if task.task in ran:
+            rows.append(ran.pop(task.task))
+        elif failed:
+            rows.append(TaskOutcome(task.task, "not run", None, why="a task before it failed"))
+        else:
+            reason = f"runs only if {task.condition}" if task.condition else "not started"
+            rows.append(TaskOutcome(task.task, "skipped", None, why=reason))
+    return rows + list(ran.values())  # a task the plan does not name (none expected)
+
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class TaskLog(logging.Filter):
     """Task start, end and status from the local runner's log lines. A filter on the root
-    logger, as the runner replaces the root handlers while it runs."""
+    logger, as the runner replaces the root handlers while it runs. ``notify`` hears each
+    start and end (progress for a person watching)."""
 
     PATTERN = re.compile(r"^(Executing task|Task) '([\w-]+)'(?: finished with status (\w+))?")
     COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
-    def __init__(self) -> None:
+    def __init__(self, notify: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.started: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
         self.status: dict[str, str] = {}
+        self.notify = notify
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = self.COLOUR.sub("", record.getMessage())
@@ -58,10 +142,16 @@ class TaskLog(logging.Filter):
             task = match.group(2)
             if message.startswith("Executing task"):
                 self.started[task] = record.created
+                if self.notify:
+                    self.notify(f"{task}: running")
             elif match.group(3):
                 self.status[task] = match.group(3).lower()
                 if task in self.started:
                     self.seconds[task] = record.created - self.started[task]
+                if self.notify:
+                    took = self.seconds.get(task)
+                    shown = "" if took is None else f" in {took:.1f} s"
+                    self.notify(f"{task}: {self.status[task]}{shown}")
         return True
 
     @contextlib.contextmanager
@@ -93,12 +183,12 @@ def task_outcomes(run_root: Path | None, log: TaskLog) -> list[TaskOutcome]:
 def decision(outcomes: list[TaskOutcome]) -> str:
     """What the run decided: the last step task that ran and what it returned (and whether
     the exit handler could record the run)."""
-    steps = [o for o in outcomes if o.task != EXIT_TASK]
+    steps = [o for o in outcomes if o.task != EXIT_TASK and o.ran]
     unrecorded = any(o.task == EXIT_TASK and o.status != "succeeded" for o in outcomes)
     note = "; the run record was not written (record-run failed)" if unrecorded else ""
     if not steps:
         return "no task ran" + note
-    failed = [o.task for o in steps if o.status != "succeeded"]
+    failed = [o.task for o in steps if o.failed]
     if failed:
         return f"failed at {failed[0]}" + note
     last = steps[-1]
@@ -255,7 +345,7 @@ def correct_run_record(
 ) -> dict[str, Any] | None:
     """The exit handler saw the runner's view; where a task left no executor output the
     runner had called it a success. Record the run as failed, as a cluster would."""
-    failed = [o for o in outcomes if o.task != EXIT_TASK and o.status != "succeeded"]
+    failed = [o for o in outcomes if o.task != EXIT_TASK and o.failed]
     if not failed:
         return None
     for key in store.list(f"runs/{pipeline}/"):
@@ -274,8 +364,71 @@ def correct_run_record(
 CONTAINER_ROOT = "container-runs"  # under --root: the one folder containers write to
 
 
+@contextlib.contextmanager
+def runner_output(log_path: Path, *, echo: bool) -> Iterator[Callable[[str], None]]:
+    """Everything the runner and its tasks write (this process's stdout and stderr, and the
+    task processes that inherit them) goes to ``log_path`` without colour codes, and to the
+    terminal too when ``echo`` (colour kept only where it is a terminal). Yields a function
+    that shows a progress line on the terminal's stderr (only when it is a terminal)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    colour = os.isatty(saved_out)
+    read_end, write_end = os.pipe()
+
+    def copy() -> None:
+        with open(log_path, "wb") as log, os.fdopen(read_end, "rb", buffering=0) as pipe:
+            for line in iter(pipe.readline, b""):
+                plain = ANSI.sub(b"", line)
+                log.write(plain)
+                if echo:
+                    os.write(saved_out, line if colour else plain)
+
+    def progress(text: str) -> None:
+        if not echo and os.isatty(saved_err):
+            os.write(saved_err, f"  {text}\n".encode())
+
+    copier = threading.Thread(target=copy, name="runner-output", daemon=True)
+    copier.start()
+    streams = sys.stdout, sys.stderr
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    # Python-level writers (logging handlers, warnings) may hold other objects than fd 1/2
+    # (a test runner's buffers): they write to the pipe too while the run lasts
+    text = os.fdopen(os.dup(write_end), "w", buffering=1, errors="replace")
+    os.close(write_end)
+    sys.stdout = sys.stderr = text
+    try:
+        yield progress
+    finally:
+        text.flush()
+        sys.stdout, sys.stderr = streams
+        text.close()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        copier.join(timeout=30)
+        os.close(saved_out)
+        os.close(saved_err)
+
+
+def log_tail(log_path: Path, lines: int = 20) -> str:
+    """The last lines of a runner log (a failed task's traceback ends there)."""
+    try:
+        text = log_path.read_text(errors="replace").rstrip().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
 def run_pipeline(
-    pipeline: Any, params: dict[str, Any], root: Path, runner: Any, *, in_containers: bool = False
+    pipeline: Any,
+    params: dict[str, Any],
+    root: Path,
+    runner: Any,
+    *,
+    in_containers: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> tuple[list[TaskOutcome], Path | None, float]:
     """Run ``pipeline`` with a KFP local ``runner``; the tasks' outcomes, the run's folder
     and the wall time. For containers the pipeline root is ``root/container-runs``, which
@@ -291,7 +444,7 @@ def run_pipeline(
         root.chmod(0o1777)
     before = set(root.iterdir())
     kfp_local.init(runner=runner, pipeline_root=str(root), raise_on_error=False)
-    log = TaskLog()
+    log = TaskLog(notify)
     start = time.perf_counter()
     previous_umask = os.umask(0) if in_containers else None
     try:
@@ -303,7 +456,7 @@ def run_pipeline(
     seconds = time.perf_counter() - start
     runs = sorted(set(root.iterdir()) - before, key=lambda p: p.stat().st_mtime_ns)
     run_root = runs[-1] if runs else None
-    return task_outcomes(run_root, log), run_root, seconds
+    return with_skipped(task_outcomes(run_root, log), planned_tasks(pipeline)), run_root, seconds
 
 
 def mirror_to_store(run_root: Path, pipeline_root: str, endpoint_url: str | None) -> str:

@@ -14,6 +14,7 @@ import functools
 import inspect
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, get_type_hints
 
@@ -41,6 +42,8 @@ COMMON_OPTIONS: dict[str, tuple[str, str]] = {
 SETTING_OF_OPTION = {"gitops_url": "gitops_repo"}
 VERBOSE_ENV = ENV_PREFIX + "VERBOSE"
 PANEL = "Deployment (every command)"
+STARTED = time.perf_counter()  # the command's clock starts when the CLI is imported
+_commands_run = 0
 # what a command gave on its command line: `config show` names the option as the source
 given_options: dict[str, str] = {}
 
@@ -80,6 +83,11 @@ def _parameters() -> list[inspect.Parameter]:
 
 COMMON_PARAMETERS = _parameters()
 COMMON_NAMES = {p.name for p in COMMON_PARAMETERS}
+
+
+def command_seconds() -> float:
+    """Seconds since the command started (imports and loading included: the true time)."""
+    return time.perf_counter() - STARTED
 
 
 def verbosity() -> int:
@@ -140,6 +148,10 @@ def with_common_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        global STARTED, _commands_run
+        if _commands_run:  # a later command in the same process (tests): its own clock
+            STARTED = time.perf_counter()
+        _commands_run += 1
         common = {name: kwargs.pop(name) for name in COMMON_NAMES if name in kwargs}
         with applied(common):
             try:

@@ -3,17 +3,22 @@ local runner (same components, this machine's Python)."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from nba_forecast.cli.console import fail, out
+from nba_forecast.cli.console import err, fail, out
+from nba_forecast.cli.options import verbosity
 
 pipeline_app = typer.Typer(help="Kubeflow Pipelines: compile and run.", no_args_is_help=True)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -142,17 +147,23 @@ def run_pipeline(
         params.setdefault("as_of", "")
     from kfp import local as kfp_local
 
-    from nba_forecast.local_runs import LocalRunError, run_pipeline
+    from nba_forecast.local_runs import LocalRunError, run_pipeline, runner_output
 
     if runner == "subprocess":
-        outcomes, _, seconds = _run_checked(
-            name,
-            lambda: run_pipeline(
-                pipelines[name], params, root, kfp_local.SubprocessRunner(use_venv=False)
-            ),
-        )
-        _print_outcomes(f"{name}: local run", outcomes, seconds)
-        if any(o.status != "succeeded" for o in outcomes):
+        log_path = _log_path(root, name)
+        with _this_machine_settings(), runner_output(log_path, echo=verbosity() > 0) as progress:
+            outcomes, _, seconds = _run_checked(
+                name,
+                lambda: run_pipeline(
+                    pipelines[name],
+                    params,
+                    root,
+                    kfp_local.SubprocessRunner(use_venv=False),
+                    notify=progress,
+                ),
+            )
+        _print_outcomes(f"{name}: local run", outcomes, seconds, log_path)
+        if any(o.failed for o in outcomes):
             raise typer.Exit(1)
         return
     overrides = _parse_env(set_env or [])
@@ -170,6 +181,34 @@ def run_pipeline(
         )
     except (LocalRunError, ValueError) as error:
         raise fail(str(error)) from None
+
+
+def _log_path(root: Path, name: str) -> Path:
+    """Where a run's own output goes (the runner's narration, every task's log lines)."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return root.resolve() / "logs" / f"{name}-{stamp}.log"
+
+
+@contextlib.contextmanager
+def _this_machine_settings() -> Iterator[None]:
+    """Local tasks use this machine's deployment (the options, environment, profile or the
+    embedded defaults), as a cluster's tasks use their ConfigMap: resolved here and put in
+    the environment the task processes inherit (pipeline parameters still win)."""
+    from nba_forecast.cli.options import settings_or_fail
+    from nba_forecast.lifecycle.deployment import open_log
+    from nba_forecast.local_runs import environ
+
+    settings = settings_or_fail()
+    if settings.database_url is None:  # the embedded default is made on first use
+        open_log(settings).engine.dispose()
+    values = {
+        "NBA_FORECAST_DATABASE_URL": settings.resolved_database_url(),
+        "NBA_FORECAST_REGISTRY_URL": settings.resolved_registry_url(),
+        "NBA_FORECAST_GITOPS_REPO": settings.resolved_gitops_repo(),
+        "NBA_FORECAST_ENVIRONMENT": settings.environment,
+    }
+    with environ(**values):
+        yield
 
 
 def _run_checked(name: str, run: Any) -> Any:
@@ -214,6 +253,7 @@ def _run_in_containers(
         remove_containers,
         require_images,
         run_pipeline,
+        runner_output,
         stale_images,
     )
     from nba_forecast.pod_env import load_secrets, pipeline_environment, render_overlay
@@ -226,10 +266,11 @@ def _run_in_containers(
     variables = {**pod_env.variables, **overrides}
     sources = {**pod_env.sources, **{k: "--set-env" for k in overrides}}
     secret_variables = {v for secret in SECRETS for v in secret.keys.values()}
-    out.print(f"task environment (overlay {env}; Secret values masked):", highlight=False)
-    for key in sorted(variables):
-        shown = _masked(key, variables[key], sources[key], secret_variables)
-        out.print(f"  {key}={shown}  [{sources[key]}]", highlight=False, markup=False)
+    if verbosity() > 0:
+        out.print(f"task environment (overlay {env}; Secret values masked):", highlight=False)
+        for key in sorted(variables):
+            shown = _masked(key, variables[key], sources[key], secret_variables)
+            out.print(f"  {key}={shown}  [{sources[key]}]", highlight=False, markup=False)
     token = uuid.uuid4().hex
     with docker_api(docker_host):
         built = require_images(set(images.values()))
@@ -244,17 +285,27 @@ def _run_in_containers(
         container_runner = kfp_local.DockerRunner(
             environment=task_env, network_mode="host", labels={RUN_LABEL: token}
         )
+        log_path = _log_path(root, name)
         try:
-            outcomes, run_root, seconds = _run_checked(
-                name,
-                lambda: run_pipeline(pipeline, params, root, container_runner, in_containers=True),
-            )
+            with runner_output(log_path, echo=verbosity() > 0) as progress:
+                outcomes, run_root, seconds = _run_checked(
+                    name,
+                    lambda: run_pipeline(
+                        pipeline,
+                        params,
+                        root,
+                        container_runner,
+                        in_containers=True,
+                        notify=progress,
+                    ),
+                )
         finally:  # Ctrl-C or a crash: no task container stays behind
             remove_containers(token)
-    _print_outcomes(f"{name}: every task in its image, overlay {env}", outcomes, seconds)
+    title = f"{name}: every task in its image, overlay {env}"
+    _print_outcomes(title, outcomes, seconds, log_path)
     if run_root is not None:
         _after_container_run(name, run_root, outcomes, variables, overlay.pipeline_root)
-    if any(o.status != "succeeded" for o in outcomes):
+    if any(o.failed for o in outcomes):
         raise typer.Exit(1)
 
 
@@ -287,17 +338,26 @@ def _after_container_run(
             )
 
 
-def _print_outcomes(title: str, outcomes: list[Any], seconds: float) -> None:
-    from nba_forecast.local_runs import decision
+def _print_outcomes(title: str, outcomes: list[Any], seconds: float, log_path: Path) -> None:
+    """The tasks in the order they run (skipped ones with why), the decision, where the
+    runner's output went; for a failed task the end of that output (its traceback)."""
+    from nba_forecast.cli.options import command_seconds
+    from nba_forecast.local_runs import decision, log_tail
 
-    table = Table(title=f"{title}, {seconds:.1f} s")
-    for column in ("task", "status", "seconds", "outputs"):
-        table.add_column(column)
+    table = Table(title=f"{title}: run {seconds:.1f} s, command {command_seconds():.1f} s")
+    for column in ("task", "status", "seconds", "outputs / why not run"):
+        table.add_column(column, overflow="fold")
     for outcome in outcomes:
         took = "" if outcome.seconds is None else f"{outcome.seconds:.1f}"
-        table.add_row(outcome.task, outcome.status, took, json.dumps(outcome.outputs))
+        shown = outcome.why if not outcome.ran else json.dumps(outcome.outputs)
+        table.add_row(outcome.task, outcome.status, took, Text(shown))
     out.print(table)
     out.print(f"decision: {decision(outcomes)}", highlight=False)
+    if any(o.failed for o in outcomes) and verbosity() == 0:
+        err.print(f"end of the runner's output:\n{log_tail(log_path)}", markup=False)
+    out.print(
+        f"runner output: {log_path}" + ("" if verbosity() else " (-v shows it)"), highlight=False
+    )
 
 
 def _client(host: str) -> Any:

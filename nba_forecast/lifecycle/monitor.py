@@ -35,6 +35,15 @@ class MonitorReport:
     hours_since_forecast: float | None
     unlabelled: int
     alerts: list[str] = field(default_factory=list)
+    # why a rule did not speak: an arm with too few games is not judged, and says so
+    not_evaluated: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The alerts, else "no alerts"; then any arm the rules could not judge, and why."""
+        text = "; ".join(self.alerts) or "no alerts"
+        if self.not_evaluated:
+            text += " (not evaluated: " + "; ".join(self.not_evaluated) + ")"
+        return text
 
     def to_markdown(self) -> str:
         """The report for people (the KFP UI renders it): alerts, then metrics per arm."""
@@ -43,6 +52,11 @@ class MonitorReport:
             "",
             "**Alerts:** " + ("; ".join(self.alerts) if self.alerts else "none"),
             "",
+            *(
+                [f"**Not evaluated:** {'; '.join(self.not_evaluated)}", ""]
+                if self.not_evaluated
+                else []
+            ),
             f"Unlabelled forecasts past due: {self.unlabelled}. Hours since the last forecast: "
             + (
                 "none in the log"
@@ -104,7 +118,7 @@ def monitor(
 ) -> StepResult:
     """The hourly step: the alert rules over the window ending at ``as_of``."""
     report = monitor_report(ctx.log, as_of, window_days=window_days, rules=rules)
-    detail = "; ".join(report.alerts) or "no alerts"
+    detail = report.summary()
     metrics = {"alerts": len(report.alerts), "unlabelled": report.unlabelled}
     return StepResult(Step.MONITOR, detail, metrics=metrics, report=report)
 
@@ -122,11 +136,15 @@ def monitor_report(
     last = log.last_prediction_at(as_of)
     hours = None if last is None else (as_of - last).total_seconds() / 3600
     unlabelled = log.label_lag(as_of, dt.timedelta(hours=rules.label_lag_hours))
-    alerts = []
+    alerts, not_evaluated = [], []
     for row in metrics.itertuples(index=False):
-        if row.n < rules.min_games:
-            continue
         where = f"{row.model_version}/{row.arm}"
+        if row.n < rules.min_games:
+            not_evaluated.append(
+                f"{where} has {int(row.n)} finished game(s), below the minimum of "
+                f"{rules.min_games} for the MAE and coverage rules"
+            )
+            continue
         if row.mae > rules.max_mae:
             alerts.append(f"mae_above: {where} MAE {row.mae:.2f} > {rules.max_mae}")
         if row.coverage < rules.min_coverage:
@@ -143,4 +161,4 @@ def monitor_report(
             f"label_lag: {unlabelled} game(s) without an outcome "
             f"{rules.label_lag_hours:g} h after the forecast"
         )
-    return MonitorReport(as_of, window_days, metrics, hours, unlabelled, alerts)
+    return MonitorReport(as_of, window_days, metrics, hours, unlabelled, alerts, not_evaluated)
