@@ -35,8 +35,9 @@ def test_registry_lifecycle_through_the_cli(tmp_path: Path) -> None:
         str(make_model(tmp_path, "a")),
         "--metrics",
         str(metrics),
-        "--store",
+        "--registry-url",
         store,
+        "--create",
     )
     assert first.exit_code == 0, first.output
     version_a = first.output.split()[1]
@@ -46,26 +47,38 @@ def test_registry_lifecycle_through_the_cli(tmp_path: Path) -> None:
         str(make_model(tmp_path, "b")),
         "--parent",
         version_a,
-        "--store",
+        "--registry-url",
         store,
     ).output.split()[1]
     assert (
-        run("registry", "promote", version_a, "--reason", "bootstrap", "--store", store).exit_code
+        run(
+            "registry", "promote", version_a, "--reason", "bootstrap", "--registry-url", store
+        ).exit_code
         == 0
     )
     promoted = run(
-        "registry", "promote", version_b, "--reason", "better", "--report", "r.md", "--store", store
+        "registry",
+        "promote",
+        version_b,
+        "--reason",
+        "better",
+        "--report",
+        "r.md",
+        "--registry-url",
+        store,
     )
     assert f"{version_a} -> {version_b}" in promoted.output
-    listing = run("registry", "list", "--store", store)
+    listing = run("registry", "list", "--registry-url", store)
     assert version_a in listing.output and "production" in listing.output
-    shown = run("registry", "show", "production", "--store", store)
+    shown = run("registry", "show", "production", "--registry-url", store)
     assert json.loads(shown.output)["version"] == version_b
-    back = run("registry", "rollback", "--store", store)
+    back = run("registry", "rollback", "--registry-url", store)
     assert back.exit_code == 0 and f"{version_b} -> {version_a}" in back.output
-    history = run("registry", "history", "--alias", "production", "--store", store)
+    history = run("registry", "history", "--alias", "production", "--registry-url", store)
     assert "bootstrap" in history.output and "r.md" in history.output
-    pulled = run("registry", "pull", "production", "--out", str(tmp_path / "out"), "--store", store)
+    pulled = run(
+        "registry", "pull", "production", "--out", str(tmp_path / "out"), "--registry-url", store
+    )
     assert pulled.exit_code == 0
     assert (tmp_path / "out" / "weights.npz").read_bytes() == b"a" * 100
 
@@ -84,7 +97,7 @@ def test_registry_lifecycle_through_the_cli(tmp_path: Path) -> None:
             "bad alias",
         ),
         (["registry", "pull", "production", "--out", "{tmp}/o"], "no alias or version"),
-        (["registry", "list", "--store", "ftp://x/y"], "unsupported store URL"),
+        (["registry", "list", "--registry-url", "ftp://x/y"], "unsupported store URL"),
         (["registry", "register", "{tmp}/model", "--metrics", "{tmp}/bad.json"], "not JSON"),
     ],
 )
@@ -92,8 +105,9 @@ def test_registry_bad_input(tmp_path: Path, args: list[str], message: str) -> No
     make_model(tmp_path, "model")
     (tmp_path / "bad.json").write_text("{not json")
     full = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    if "--store" not in full:
-        full += ["--store", (tmp_path / "reg").as_uri()]
+    if "--registry-url" not in full:
+        (tmp_path / "reg").mkdir()
+        full += ["--registry-url", (tmp_path / "reg").as_uri()]
     result = run(*full)
     assert result.exit_code == 2, result.output
     assert message in result.output
@@ -102,10 +116,10 @@ def test_registry_bad_input(tmp_path: Path, args: list[str], message: str) -> No
 
 def test_db_upgrade_creates_and_reports(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sub' / 'log.db'}"
-    first = run("db", "upgrade", "--url", url)
+    first = run("db", "upgrade", "--create", "--database-url", url)
     assert first.exit_code == 0, first.output
     assert "0 predictions" in first.output
-    assert run("db", "upgrade", "--url", url).exit_code == 0  # idempotent
+    assert run("db", "upgrade", "--create", "--database-url", url).exit_code == 0  # idempotent
 
 
 @pytest.mark.parametrize(
@@ -113,7 +127,7 @@ def test_db_upgrade_creates_and_reports(tmp_path: Path) -> None:
     [("mysql://x/y", "cannot migrate"), ("postgresql://nobody@127.0.0.1:1/x", "cannot migrate")],
 )
 def test_db_upgrade_bad_url(url: str, message: str) -> None:
-    result = run("db", "upgrade", "--url", url)
+    result = run("db", "upgrade", "--create", "--database-url", url)
     assert result.exit_code == 2 and message in result.output
 
 
@@ -138,7 +152,14 @@ def test_roll_forward_commits_the_routing_and_status_finds_disagreement(
     store = (tmp_path / "home" / "registry").as_uri()
     versions = []
     for name in ("a", "b"):
-        result = run("registry", "register", str(make_model(tmp_path, name)), "--store", store)
+        result = run(
+            "registry",
+            "register",
+            str(make_model(tmp_path, name)),
+            "--registry-url",
+            store,
+            "--create",
+        )
         assert result.exit_code == 0, result.output
         versions.append(re.search(r"[0-9a-f]{16}", result.output).group(0))  # type: ignore[union-attr]
     v1, v2 = versions
@@ -148,7 +169,7 @@ def test_roll_forward_commits_the_routing_and_status_finds_disagreement(
     status = run("rollout", "status")
     assert status.exit_code == 0 and "git and registry agree" in status.output, status.output
     by_hand = run(
-        "registry", "promote", v1, "--alias", "production", "--reason", "x", "--store", store
+        "registry", "promote", v1, "--alias", "production", "--reason", "x", "--registry-url", store
     )
     assert by_hand.exit_code == 0, by_hand.output
     status = run("rollout", "status")
@@ -168,7 +189,14 @@ def test_a_lost_routing_commit_is_completed_by_running_start_again(
     v1, v2 = (
         re.search(  # type: ignore[union-attr]
             r"[0-9a-f]{16}",
-            run("registry", "register", str(make_model(tmp_path, n)), "--store", store).output,
+            run(
+                "registry",
+                "register",
+                str(make_model(tmp_path, n)),
+                "--registry-url",
+                store,
+                "--create",
+            ).output,
         ).group(0)
         for n in ("a", "b")
     )
