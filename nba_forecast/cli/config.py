@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from nba_forecast.cli.console import fail, out
 from nba_forecast.cli.options import given_options, settings_or_fail
@@ -29,9 +28,9 @@ def config_show() -> None:
     else:
         profile = config.profile or "none selected"
         out.print(f"config file: {config.path} (profile {profile})", highlight=False)
-    table = Table()
-    for column in ("setting", "value", "from"):
-        table.add_column(column, overflow="fold")
-    for name, value, source in resolved_rows(settings, given_options):
-        table.add_row(name, value, source)
-    out.print(table)
+    rows = resolved_rows(settings, given_options)
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:  # one line each, whole: easy to read and to grep
+        out.print(
+            f"{name:<{width}} = {value}  [{source}]", markup=False, highlight=False, soft_wrap=True
+        )

@@ -129,11 +129,15 @@ def evaluate(
     """Train every model on earlier seasons and compare them on the test seasons."""
     seasons = _parse_seasons(test_seasons)
     games = _games_with(data)
-    result = _run_backtest(games, seasons, seed)
+    with err.status(f"training on the seasons before {seasons[0]}, testing on {test_seasons}"):
+        result = _run_backtest(games, seasons, seed)
     out.print(_results_table(result, seasons))
     out.print(_ensemble_coverage_line(result), highlight=False)
     path = _write_report(result, report_dir)
+    from nba_forecast.cli.options import command_seconds
+
     out.print(
-        f"report: {path} (and {report_dir / 'evaluation.png'}); {result.seconds:.0f} s",
+        f"report: {path} (and {report_dir / 'evaluation.png'}); training and testing "
+        f"{result.seconds:.0f} s, command {command_seconds():.0f} s",
         highlight=False,
     )
