@@ -374,7 +374,8 @@ def runner_output(log_path: Path, *, echo: bool) -> Iterator[Callable[[str], Non
     sys.stdout.flush()
     sys.stderr.flush()
     saved_out, saved_err = os.dup(1), os.dup(2)
-    colour = os.isatty(saved_out)
+    streams = sys.stdout, sys.stderr
+    colour = streams[0].isatty()
     read_end, write_end = os.pipe()
 
     def copy() -> None:
@@ -382,8 +383,8 @@ def runner_output(log_path: Path, *, echo: bool) -> Iterator[Callable[[str], Non
             for line in iter(pipe.readline, b""):
                 plain = ANSI.sub(b"", line)
                 log.write(plain)
-                if echo:
-                    os.write(saved_out, line if colour else plain)
+                if echo:  # to whatever stdout was (a test runner's buffer included)
+                    streams[0].write((line if colour else plain).decode(errors="replace"))
 
     def progress(text: str) -> None:
         if not echo and os.isatty(saved_err):
@@ -391,7 +392,6 @@ def runner_output(log_path: Path, *, echo: bool) -> Iterator[Callable[[str], Non
 
     copier = threading.Thread(target=copy, name="runner-output", daemon=True)
     copier.start()
-    streams = sys.stdout, sys.stderr
     os.dup2(write_end, 1)
     os.dup2(write_end, 2)
     # Python-level writers (logging handlers, warnings) may hold other objects than fd 1/2
@@ -408,6 +408,7 @@ def runner_output(log_path: Path, *, echo: bool) -> Iterator[Callable[[str], Non
         os.dup2(saved_out, 1)
         os.dup2(saved_err, 2)
         copier.join(timeout=30)
+        streams[0].flush()
         os.close(saved_out)
         os.close(saved_err)
 

@@ -199,8 +199,10 @@ def _this_machine_settings() -> Iterator[None]:
     from nba_forecast.local_runs import environ
 
     settings = settings_or_fail()
-    if settings.database_url is None:  # the embedded default is made on first use
+    if settings.database_url is None:  # the embedded defaults are made on first use
         open_log(settings).engine.dispose()
+    if settings.registry_url is None:
+        (settings.home.expanduser() / "registry").mkdir(parents=True, exist_ok=True)
     values = {
         "NBA_FORECAST_DATABASE_URL": settings.resolved_database_url(),
         "NBA_FORECAST_REGISTRY_URL": settings.resolved_registry_url(),

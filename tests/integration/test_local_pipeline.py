@@ -3,6 +3,7 @@ artifacts (SQLite log, registry on disk, a git repository for GitOps)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -70,21 +71,35 @@ def test_retrain_pipeline_runs_the_policy_chain_locally(
     assert [r.parent.name for r in records] == ["continuous_improvement", "retrain"]
 
 
-def test_a_task_without_configuration_fails_the_run_clearly(
+def test_a_local_run_uses_this_machines_settings_and_prints_only_the_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No registry for the tasks: monitor's exit handler cannot fall back to a local one;
-    the run fails, says why, and exits non-zero."""
+    """On one machine the tasks use the embedded defaults (as a cluster's use their
+    ConfigMap); the output is the table in execution order and the decision: the runner's
+    narration and the tasks' logs go to a file (-v shows them), no colour codes."""
     for name in ("NBA_FORECAST_REGISTRY_URL", "NBA_FORECAST_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
-    args = ["pipeline", "run", "monitor", "--local", "--root", str(tmp_path / "runs")]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 1, result.output
-    assert "no database_url" in result.output and "decision: failed at monitor-performance" in (
-        result.output
+    monkeypatch.setenv("COLUMNS", "200")
+    result = run_local("monitor", tmp_path)
+    lines = result.output.splitlines()
+    assert len(lines) < 15, result.output
+    assert "\x1b[" not in result.output
+    assert "executor_input" not in result.output and "INFO" not in result.output
+    rows = [line.split("│")[1].strip() for line in lines if line.startswith("│")]
+    assert rows == ["monitor-performance", "record-run"]
+    assert "decision: monitor-performance -> 1" in result.output  # no forecasts yet: 1 alert
+    assert (tmp_path / "home" / "predictions.db").is_file()
+    log = next((tmp_path / "runs" / "logs").glob("monitor-*.log"))
+    text = log.read_text()
+    assert "Executing task" in text and "\x1b[" not in text
+    assert str(log) in result.output
+    timing = re.search(r"run ([0-9.]+) s, command ([0-9.]+) s", result.output)
+    assert timing and float(timing.group(2)) >= float(timing.group(1)) > 0
+    loud = runner.invoke(
+        app, ["pipeline", "run", "monitor", "--local", "--root", str(tmp_path / "runs"), "-v"]
     )
-    assert not (tmp_path / "home").exists()  # no SQLite file, no registry made in its place
+    assert "Executing task" in loud.output and "\x1b[" not in loud.output
 
 
 def test_pipeline_compile_writes_every_pipeline(tmp_path: Path) -> None:

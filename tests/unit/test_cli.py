@@ -147,6 +147,8 @@ def test_db_upgrade_refused_by_a_migration_says_so_in_one_line(tmp_path) -> None
     from tests.integration.test_prediction_log import old_log_serving_one_game_twice
 
     old_log_serving_one_game_twice(tmp_path / "old.db").engine.dispose()
-    result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", f"sqlite:///{tmp_path / 'old.db'}"])
+    result = CliRunner().invoke(
+        app, ["db", "upgrade", "--database-url", f"sqlite:///{tmp_path / 'old.db'}"]
+    )
     assert result.exit_code == 2, result.output
     assert "more than one served forecast" in result.output and "Traceback" not in result.output
