@@ -8,11 +8,13 @@ of versions registered by older code, reads "not recorded"."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,10 +35,12 @@ MADE_BY = {
     "served outcomes (point forecasts unchanged)",
 }
 INTENDED_USE = [
-    "Forecasts the NBA halftime score margin (home minus away) from the margin minute by "
-    "minute up to 6:00 left in the second quarter, with a conformal prediction interval.",
-    "Trained and measured on NBA regular-season and playoff games; other leagues, rules "
-    "or eras outside its data window are outside what it was measured on.",
+    "Forecasts the NBA halftime score margin (home minus away) at 6:00 left in the second "
+    "quarter, from the margin minute by minute until then and the teams' pre-game strength, "
+    "with a conformal prediction interval.",
+    "Trained and measured on the NBA games of its data window (regular seasons, and "
+    "playoffs where the data has them); other leagues, rule changes and eras were not "
+    "measured.",
     "For analysis, broadcasts and product features. Not betting advice: the interval is a "
     "long-run coverage rate over many games, not a guarantee for any one game.",
     "Forecasts for a team it has not seen, or after rule or roster shocks, are less "
@@ -47,7 +51,7 @@ INTENDED_USE = [
 @dataclass(frozen=True)
 class Table:
     header: tuple[str, ...]
-    rows: list[tuple[str, ...]]
+    rows: Sequence[tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -176,10 +180,10 @@ METRIC_HEADER = ("model", "games", "MAE", "coverage", "mean width", "Winkler")
 
 def _json_file(registry: Registry, version: str, name: str) -> dict[str, Any] | None:
     try:
-        data: dict[str, Any] = json.loads(registry.file(version, name))
+        data = json.loads(registry.file(version, name))
     except (RegistryError, ValueError):
         return None
-    return data
+    return data if isinstance(data, dict) else None
 
 
 def _model_section(registry: Registry, manifest: VersionManifest) -> Section:
@@ -187,9 +191,10 @@ def _model_section(registry: Registry, manifest: VersionManifest) -> Section:
     if meta is None:
         return Section("Model", notes=[f"Class and components: {NOT_RECORDED} (no ensemble.json)."])
     weights = meta.get("weights") or []
+    components = [c for c in meta.get("components") or [] if isinstance(c, list) and len(c) == 2]
     rows = [
         (str(name), str(cls), _number(weights[i] if i < len(weights) else None, ".3f"))
-        for i, (name, cls) in enumerate(meta.get("components") or [])
+        for i, (name, cls) in enumerate(components)
     ]
     facts = [
         ("class", str(meta.get("class", NOT_RECORDED))),
@@ -250,7 +255,8 @@ def _held_out_section(manifest: VersionManifest) -> Section:
         why = {
             "update_dejavu": " (an analog update is measured against production online, "
             "by its A/B test or comparison: see the promotions)",
-            "recalibrate": " (a recalibration changes only the interval: see Interval)",
+            "recalibrate": " (a recalibration changes only the interval: see Interval and "
+            "calibration)",
         }.get(manifest.made_by, "")
         return Section("Held-out metrics", notes=[f"Held-out metrics: {NOT_RECORDED}{why}."])
     facts = [
@@ -295,10 +301,12 @@ def _validation_section(registry: Registry, manifest: VersionManifest) -> Sectio
             for g in gates
         ]
         tables.append(Table(("gate", "threshold", "value", "result"), gate_rows))
-    notes = [] if gates else [str(reason) for reason in report.get("reasons") or []]
-    dm = report.get("dm_p_value")
-    if isinstance(dm, int | float):
-        notes.append(f"Diebold-Mariano test of the point forecasts: {p_text(float(dm))}.")
+    notes = []
+    if not gates:  # reports written before gates were recorded: their reasons, in words
+        notes = [str(reason) for reason in report.get("reasons") or []]
+        dm = report.get("dm_p_value")
+        if isinstance(dm, int | float):
+            notes.append(f"Diebold-Mariano test of the point forecasts: {p_text(float(dm))}.")
     return Section("Validation", facts, tables, notes)
 
 
@@ -366,6 +374,14 @@ def _other_metrics(manifest: VersionManifest) -> Section | None:
 def build_card(registry: Registry, name: str) -> ModelCard:
     """The card of a version, or of the version an alias points at."""
     manifest = registry.manifest(registry.resolve(name))
+    if not isinstance(manifest.metrics, dict) or not isinstance(manifest.data_window, dict):
+        # hand-registered metrics may be any JSON: shown as they are, nothing else assumed
+        other = {"recorded": manifest.metrics} if not isinstance(manifest.metrics, dict) else {}
+        manifest = dataclasses.replace(
+            manifest,
+            metrics=other or manifest.metrics,
+            data_window=manifest.data_window if isinstance(manifest.data_window, dict) else {},
+        )
     sections = [
         _model_section(registry, manifest),
         _data_section(manifest),
