@@ -152,3 +152,35 @@ def registry_pull(
     registry = _registry()
     path = _registry_call(lambda: registry.pull(name, destination))
     out.print(f"pulled {registry.resolve(name)} to {path}", highlight=False)
+
+
+@registry_app.command("card")
+def registry_card(
+    name: Annotated[str, typer.Argument(help="version id or alias")],
+    destination: Annotated[
+        Path | None,
+        typer.Option("--out", help="file to write (.md or .html); default: Markdown on stdout"),
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="md or html (default: from --out's extension)")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """A version's model card: data window, lineage, held-out metrics, validation gates,
+    interval, intended use."""
+    from nba_forecast.model_card import build_card, card_format
+
+    try:
+        chosen = card_format(destination.suffix if destination else ".md", fmt)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    registry = _registry(store)
+    text = _registry_call(lambda: build_card(registry, name).render(chosen))
+    if destination is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        destination.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise fail(f"cannot write {destination}: {error.strerror or error}") from None
+    out.print(f"card of {registry.resolve(name)} written to {destination}", highlight=False)

@@ -39,7 +39,8 @@ def bootstrap(
         manifest = ctx.registry.register(
             model.save(Path(tmp) / "v1"),
             data_window=window.as_dict(),
-            metrics={"weights": model.weights},
+            metrics=window.metrics(model),
+            made_by=Step.BOOTSTRAP,
         )
     ctx.registry.promote("production", manifest.version, reason=Step.BOOTSTRAP.value)
     publish_routing(ctx, f"bootstrap: production {manifest.version}")

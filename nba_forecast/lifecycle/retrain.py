@@ -97,7 +97,7 @@ def retrain(
         parent=production,
         reason=f"{Step.RETRAIN}: {reason}",
         data_window=window.as_dict(),
-        metrics={"weights": model.weights},
+        metrics=window.metrics(model),
         made_by=Step.RETRAIN,
     )
     metrics = {"retrained": float(version is not None), "training_games": window.games}

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from nba_forecast.data.pregame import pregame_features
 from nba_forecast.data.splits import order_dates
+from nba_forecast.evaluation.metrics import forecast_metrics
+from nba_forecast.models.base import N_INPUT_MINUTES
 from nba_forecast.models.ensemble import HalftimeEnsemble, default_components
 from nba_forecast.models.inputs import design_matrix
 from nba_forecast.models.lstm import LSTMForecaster
@@ -40,13 +43,53 @@ def history_before(games: pd.DataFrame, as_of: dt.datetime) -> pd.DataFrame:
     return games[order_dates(games) < cutoff]
 
 
+HELD_OUT_NOTE = (
+    "the calibration games: no component was fitted on them (point forecasts out of "
+    "sample); the interval was calibrated on them, so its coverage is near the target by "
+    "construction"
+)
+
+
 @dataclass(frozen=True)
 class TrainingWindow:
+    """The games a training saw (first and last date, how many) and what the model scored
+    on the latest of them, which no component was fitted on (``held_out``)."""
+
     train_to: str
     games: int
+    train_from: str | None = None
+    held_out: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        return {"trained_to": self.train_to, "games": self.games}
+        return {"trained_from": self.train_from, "trained_to": self.train_to, "games": self.games}
+
+    def metrics(self, model: HalftimeEnsemble) -> dict[str, Any]:
+        """What a version trained in this window records as its metrics."""
+        return {"weights": model.weights, "held_out": self.held_out}
+
+
+def held_out_metrics(
+    model: HalftimeEnsemble, calibration: pd.DataFrame, alpha: float
+) -> dict[str, Any]:
+    """The model and the persistence baseline (the margin at 6:00 of Q2, with the model's
+    interval half-width around it) on the calibration games."""
+    X, y = design_matrix(calibration)
+    details = model.predict_details(X)
+    persistence = X[:, N_INPUT_MINUTES - 1]
+    half_width = details.upper - details.forecast
+    dates = order_dates(calibration)
+    return {
+        "games": len(y),
+        "from": dates.min().date().isoformat(),
+        "to": dates.max().date().isoformat(),
+        "note": HELD_OUT_NOTE,
+        "model": forecast_metrics(
+            y, details.forecast, details.lower, details.upper, alpha
+        ).as_dict(),
+        "persistence": forecast_metrics(
+            y, persistence, persistence - half_width, persistence + half_width, alpha
+        ).as_dict(),
+    }
 
 
 def train_ensemble(
@@ -82,6 +125,16 @@ def train_ensemble(
             components["lstm"] = previous.warm_copy()
     ensemble = HalftimeEnsemble(components)
     ensemble.fit(X, y, Xv, yv, parts["train"]).conformalize(Xc, yc)
-    last = order_dates(data).iloc[-1].date().isoformat()
-    logger.info("trained on %d games through %s; weights %s", len(data), last, ensemble.weights)
-    return ensemble, TrainingWindow(last, len(data))
+    dates = order_dates(data)
+    first, last = dates.iloc[0].date().isoformat(), dates.iloc[-1].date().isoformat()
+    held_out = held_out_metrics(ensemble, parts["calibration"], ensemble.alpha)
+    logger.info(
+        "trained on %d games %s to %s; weights %s; held-out MAE %.3f (persistence %.3f)",
+        len(data),
+        first,
+        last,
+        ensemble.weights,
+        held_out["model"]["mae"],
+        held_out["persistence"]["mae"],
+    )
+    return ensemble, TrainingWindow(last, len(data), first, held_out)

@@ -32,6 +32,8 @@ from nba_forecast.models.base import N_INPUT_MINUTES, check_margins, check_targe
 from nba_forecast.models.ensemble import HalftimeEnsemble
 from nba_forecast.models.inputs import design_matrix
 
+VALIDATION_REPORT = "validation"  # the name a version's validation is kept under
+
 
 @dataclass(frozen=True)
 class ValidationConfig:
@@ -52,6 +54,8 @@ class ValidationReport:
     dm_p_value: float
     coverage_p_value: float
     config: dict[str, Any] = field(default_factory=dict)
+    # one per gate: name, rule (its threshold in words), value, passed
+    gates: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
         def clean(value: Any) -> Any:
@@ -97,23 +101,34 @@ def _interval_metrics(
     return forecast_metrics(y, forecast, lower, upper).as_dict()
 
 
+def p_text(p_value: float) -> str:
+    """A p-value as people read it: "p < 0.0001" rather than "p = 0.0000"."""
+    return "p < 0.0001" if p_value < 1e-4 else f"p = {p_value:.4f}"
+
+
+def _gate(name: str, rule: str, value: str, passed: bool) -> dict[str, Any]:
+    return {"name": name, "rule": rule, "value": value, "passed": passed}
+
+
 def _gates(
     metrics: dict[str, dict[str, Any]],
     dm_p_value: float,
     coverage: CoverageTest,
     alpha: float,
     config: ValidationConfig,
-) -> tuple[bool, list[str]]:
-    """The four gates (points, coverage, width, Winkler): passed, and one reason each."""
+) -> tuple[bool, list[str], list[dict[str, Any]]]:
+    """The four gates (points, coverage, width, Winkler): passed, one reason each, and each
+    gate's rule (its threshold), value and verdict."""
+    cand, champ = metrics["candidate"], metrics["champion"]
     point_ok = dm_p_value < config.significance
     coverage_ok = not coverage.too_many_misses
-    width_ratio = metrics["candidate"]["mean_width"] / metrics["champion"]["mean_width"]
+    width_ratio = cand["mean_width"] / champ["mean_width"]
     width_ok = width_ratio <= 1 + config.width_tolerance
-    winkler_ratio = metrics["candidate"]["winkler"] / metrics["champion"]["winkler"]
+    winkler_ratio = cand["winkler"] / champ["winkler"]
     winkler_ok = winkler_ratio <= 1 + config.winkler_tolerance
     reasons = [
-        f"point forecasts: candidate MAE {metrics['candidate']['mae']:.3f} vs champion "
-        f"{metrics['champion']['mae']:.3f} (margin {config.margin}): "
+        f"point forecasts: candidate MAE {cand['mae']:.3f} vs champion "
+        f"{champ['mae']:.3f} (margin {config.margin}): "
         + ("non-inferior" if point_ok else "not shown to be within the margin"),
         f"coverage {1 - coverage.miss_rate:.1%} vs target {1 - alpha:.0%}: "
         + ("ok" if coverage_ok else "significantly below target"),
@@ -122,7 +137,34 @@ def _gates(
         f"Winkler score {winkler_ratio:.3f}x the champion's: "
         + ("ok" if winkler_ok else f"over {1 + config.winkler_tolerance:.2f}x"),
     ]
-    return point_ok and coverage_ok and width_ok and winkler_ok, reasons
+    gates = [
+        _gate(
+            "point forecasts",
+            f"MAE below the champion's + {config.margin} (Diebold-Mariano, one-sided, "
+            f"at {config.significance})",
+            f"{cand['mae']:.3f} vs {champ['mae']:.3f}, {p_text(dm_p_value)}",
+            point_ok,
+        ),
+        _gate(
+            "coverage",
+            f"not significantly below {1 - alpha:.0%} (Kupiec, at {config.significance})",
+            f"{1 - coverage.miss_rate:.1%}, {p_text(coverage.p_value)}",
+            coverage_ok,
+        ),
+        _gate(
+            "mean width",
+            f"at most {1 + config.width_tolerance:.2f}x the champion's",
+            f"{width_ratio:.3f}x",
+            width_ok,
+        ),
+        _gate(
+            "Winkler score",
+            f"at most {1 + config.winkler_tolerance:.2f}x the champion's",
+            f"{winkler_ratio:.3f}x",
+            winkler_ok,
+        ),
+    ]
+    return point_ok and coverage_ok and width_ok and winkler_ok, reasons, gates
 
 
 def validate(
@@ -154,7 +196,7 @@ def validate(
     )
     misses = (y_ < cand.lower) | (y_ > cand.upper)
     coverage = kupiec_pof(misses, candidate.alpha, config.significance)
-    passed, reasons = _gates(metrics, dm.p_value, coverage, candidate.alpha, config)
+    passed, reasons, gates = _gates(metrics, dm.p_value, coverage, candidate.alpha, config)
     return ValidationReport(
         n=len(y_),
         passed=passed,
@@ -164,6 +206,7 @@ def validate(
         dm_p_value=dm.p_value,
         coverage_p_value=coverage.p_value,
         config=asdict(config),
+        gates=gates,
     )
 
 
@@ -217,6 +260,18 @@ def validate_candidate(
     models = [load_model(ctx.registry, version) for version in versions]
     report = validate(models[0], models[1], X, y, config)
     verdict = "passed" if report.passed else "failed"
+    # kept beside the version: its model card shows how it was validated
+    ctx.registry.attach_report(
+        versions[1],
+        VALIDATION_REPORT,
+        {
+            **json.loads(report.to_json()),
+            "at": as_of.isoformat(),
+            "champion": versions[0],
+            "candidate": versions[1],
+            "games_from": where,
+        },
+    )
     return StepResult(
         Step.VALIDATE,
         f"candidate {versions[1]} {verdict} against {versions[0]} on {report.n} games of {where}",

@@ -8,6 +8,8 @@ Layout in the object store:
   version, metrics, created time. Written LAST and only if absent: a version exists exactly
   when its manifest does, so a crash while registering leaves nothing visible, and the
   same content always gives the same id (registering twice is a no-op);
+* ``versions/<id>/reports/<name>.json``: what was measured of a version after it was
+  registered (its validation); outside the manifest, which never changes;
 * ``aliases.json``: ``{"seq": n, "aliases": {name: {"version", "seq"}}, "last": entry}``,
   replaced only by compare-and-swap, so of two concurrent promotions exactly one wins;
 * ``promotions/<seq>.json``: one entry per alias move (from, to, when, why, report). The
@@ -215,6 +217,39 @@ class Registry:
             return VersionManifest.from_json(self.store.get(f"versions/{version}/manifest.json"))
         except ObjectNotFound:
             raise RegistryError(f"no version {version} in {self.store.url}") from None
+
+    def file(self, version: str, relative: str) -> bytes:
+        """One file of a version, checked against its manifest's hash."""
+        manifest = self.manifest(version)
+        if relative not in manifest.files:
+            raise RegistryError(f"version {version} has no file {relative}")
+        try:
+            data = self.store.get(f"versions/{version}/files/{relative}")
+        except ObjectNotFound:
+            raise RegistryError(f"version {version}: {relative} is missing") from None
+        if hashlib.sha256(data).hexdigest() != manifest.files[relative]:
+            raise RegistryError(f"version {version}: {relative} is corrupt (hash mismatch)")
+        return data
+
+    def attach_report(self, version: str, name: str, report: dict[str, Any]) -> None:
+        """Keep ``report`` (JSON) beside an existing version under ``name``; a later report
+        of the same name replaces it (e.g. the version validated again)."""
+        check_alias(name)
+        self.manifest(version)  # the version must exist
+        body = json.dumps(report, indent=2, sort_keys=True).encode()
+        self.store.put(f"versions/{version}/reports/{name}.json", body)
+
+    def report(self, version: str, name: str) -> dict[str, Any] | None:
+        """The report kept beside ``version`` under ``name``; None when there is none."""
+        check_version_id(version)
+        check_alias(name)
+        try:
+            data: dict[str, Any] = json.loads(
+                self.store.get(f"versions/{version}/reports/{name}.json")
+            )
+        except ObjectNotFound:
+            return None
+        return data
 
     def versions(self) -> list[VersionManifest]:
         """Every registered version, oldest first."""
