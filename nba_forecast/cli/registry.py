@@ -164,7 +164,6 @@ def registry_card(
     fmt: Annotated[
         str | None, typer.Option("--format", help="md or html (default: from --out's extension)")
     ] = None,
-    store: StoreOption = None,
 ) -> None:
     """A version's model card: data window, lineage, held-out metrics, validation gates,
     interval, intended use."""
@@ -174,7 +173,7 @@ def registry_card(
         chosen = card_format(destination.suffix if destination else ".md", fmt)
     except ValueError as error:
         raise fail(str(error)) from None
-    registry = _registry(store)
+    registry = _registry()
     text = _registry_call(lambda: build_card(registry, name).render(chosen))
     if destination is None:
         typer.echo(text, nl=False)

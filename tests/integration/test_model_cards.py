@@ -141,7 +141,13 @@ def test_the_card_shows_data_lineage_metrics_gates_interval_and_use(
     for suffix in ("md", "html"):
         out = tmp_path / f"card.{suffix}"
         result = run(
-            "registry", "card", lifecycle.retrained, "--out", str(out), "--store", lifecycle.store
+            "registry",
+            "card",
+            lifecycle.retrained,
+            "--out",
+            str(out),
+            "--registry-url",
+            lifecycle.store,
         )
         assert result.exit_code == 0, result.output
         text = out.read_text()
@@ -158,11 +164,13 @@ def test_the_card_shows_data_lineage_metrics_gates_interval_and_use(
 
 
 def test_the_card_goes_to_stdout_as_markdown_by_alias(lifecycle: Lifecycle) -> None:
-    result = run("registry", "card", "production", "--store", lifecycle.store)
+    result = run("registry", "card", "production", "--registry-url", lifecycle.store)
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"# Model card: version {lifecycle.bootstrapped}\n")
     assert "- **made by**: bootstrap" in result.output
-    html = run("registry", "card", "candidate", "--format", "html", "--store", lifecycle.store)
+    html = run(
+        "registry", "card", "candidate", "--format", "html", "--registry-url", lifecycle.store
+    )
     assert html.exit_code == 0 and f"version {lifecycle.updated}</h1>" in html.output
     assert "analog games added" in html.output
 
@@ -240,11 +248,18 @@ def test_a_hand_registered_directory_gets_a_card(tmp_path: Path) -> None:
     metrics.write_text('[1, "<b>x</b>"]')
     store = (tmp_path / "reg").as_uri()
     registered = run(
-        "registry", "register", str(model), "--metrics", str(metrics), "--store", store
+        "registry",
+        "register",
+        str(model),
+        "--metrics",
+        str(metrics),
+        "--registry-url",
+        store,
+        "--create",
     )
     assert registered.exit_code == 0, registered.output
     version = registered.output.split()[1]
-    result = run("registry", "card", version, "--format", "html", "--store", store)
+    result = run("registry", "card", version, "--format", "html", "--registry-url", store)
     assert result.exit_code == 0, result.output
     assert "Class and components: not recorded" in result.output
     assert "[1, &quot;&lt;b&gt;x&lt;/b&gt;&quot;]" in result.output
@@ -276,6 +291,6 @@ def test_card_bad_input_is_one_line(
     lifecycle: Lifecycle, tmp_path: Path, args: list[str], message: str
 ) -> None:
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    result = run("registry", "card", *args, "--store", lifecycle.store)
+    result = run("registry", "card", *args, "--registry-url", lifecycle.store)
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
