@@ -266,7 +266,7 @@ def rollout_command(
         out.print(
             f"champion {state.champion}, challenger {state.challenger}: "
             f"{state.decision or f'running at {state.share_b:.0%}'}; {state.n} paired games "
-            f"{state.reason}",
+            f"{state.reason if state.decision else state.why_undecided()}",
             highlight=False,
         )
     if action == "status":

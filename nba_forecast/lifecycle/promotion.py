@@ -294,7 +294,8 @@ def decide_rollout(ctx: Context, as_of: dt.datetime) -> StepResult:
         if state.decision is not None:
             break
     verdict = state.decision or f"running at {state.share_b:.0%}"
-    detail = f"A/B {verdict}: {state.challenger} after {state.n} paired games {state.reason}"
+    why = state.reason if state.decision else state.why_undecided()
+    detail = f"A/B {verdict}: {state.challenger} after {state.n} paired games {why}"
     _save(ctx, state, detail.strip())
     metrics = {
         "paired_games": state.n,

@@ -157,6 +157,19 @@ class Rollout:
             return "ramp"
         return None
 
+    def why_undecided(self) -> str:
+        """Why a running test has not decided yet, in words."""
+        if self.n < self.config.min_games:
+            return (
+                f"(no decision before {self.config.min_games} paired games; "
+                f"{self.config.min_games - self.n} to go)"
+            )
+        return (
+            f"(no significant difference yet: challenger {self.mean_difference:+.3f} points per "
+            f"game, always-valid p {_p(self.p_value)} against {self.config.alpha:g}; it decides "
+            f"by {self.config.max_games} paired games)"
+        )
+
     def _final_decision(self) -> Action:
         """Inconclusive after max_games: the challenger is promoted only if it was at least
         as accurate on the paired games (mean difference <= 0) and is shown non-inferior (a

@@ -204,3 +204,23 @@ def test_collect_is_repeatable_for_one_as_of(
     second = collect(ctx, as_of, window_days=10).report
     pd.testing.assert_frame_equal(first.joined, second.joined)
     pd.testing.assert_frame_equal(first.metrics, second.metrics)
+
+
+def test_monitor_says_which_arms_are_below_its_minimum_sample(
+    champion: HalftimeEnsemble, seasons: dict, tmp_path: Path
+) -> None:
+    """29 games with poor coverage: no alert, and the report says why not (issue 16)."""
+    log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}").migrate()
+    X, y = seasons["test"]
+    _serve(log, "v1", X[:29], y[:29] + 40.0, champion)  # every outcome far outside
+    report = monitor_report(log, T0 + dt.timedelta(hours=30), window_days=30)
+    assert not any(a.startswith(("coverage_below", "mae_above")) for a in report.alerts)
+    assert report.not_evaluated == [
+        "v1/A has 29 finished game(s), below the minimum of 30 for the MAE and coverage rules"
+    ]
+    assert "not evaluated: v1/A has 29 finished game(s)" in report.summary()
+    assert "**Not evaluated:** v1/A has 29" in report.to_markdown()
+    _serve(log, "v1", X[29:30], y[29:30] + 40.0, champion, start=29)
+    judged = monitor_report(log, T0 + dt.timedelta(hours=31), window_days=30)
+    assert judged.not_evaluated == []
+    assert any(a.startswith("coverage_below: v1/A") for a in judged.alerts)

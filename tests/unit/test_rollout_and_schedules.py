@@ -199,3 +199,14 @@ def test_as_of_is_utc_and_bad_times_are_clear() -> None:
     for text in ("yesterday", "0001-01-01", "2014-13-01"):
         with pytest.raises(ValueError, match="bad as_of"):
             parse_as_of(text)
+
+
+def test_a_running_test_says_why_it_has_not_decided() -> None:
+    rollout = Rollout("a", "b", "s", RolloutConfig(max_games=400))
+    assert rollout.why_undecided() == "(no decision before 100 paired games; 100 to go)"
+    for i in range(150):  # equal errors: no significant difference
+        rollout.observe(f"g{i}", 0.0, 1.0 if i % 2 else -1.0, -1.0 if i % 2 else 1.0, 5.0)
+    assert rollout.decision is None
+    why = rollout.why_undecided()
+    assert why.startswith("(no significant difference yet: challenger +0.000 points per game")
+    assert "it decides by 400 paired games" in why
