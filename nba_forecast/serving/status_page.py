@@ -1,0 +1,487 @@
+"""The status page: ``GET /status`` for people (HTML) and ``GET /v1/status`` (the same, as
+JSON). What serves with which shares, the last lifecycle decisions (alias moves in the
+registry's promotion log, the A/B tests started and how each ended), each version's accuracy
+over the most recent finished games, and the games the live feed follows.
+
+Nothing here is on the forecast path: the routing is the engine's copy in memory; the
+registry, the prediction log and the live games are read in threads of their own (at most
+``READ_THREADS``, never the forecasts' database slots), each source within
+``SOURCE_TIMEOUT_S``. A source that fails or does not answer in time is shown as unavailable,
+with the reason, and the rest of the page still renders. Every value that comes from data is
+escaped; the page loads nothing from elsewhere and runs no script (its Content-Security-Policy
+forbids both), so it works offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import html
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Annotated, Any
+
+import anyio
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+
+from nba_forecast.data.events import period_length, period_start
+from nba_forecast.lifecycle.promotion import FINISHED_PREFIX, ROLLOUT_KEY
+from nba_forecast.lifecycle.rollout import Rollout
+from nba_forecast.routing import Routing
+from nba_forecast.serving.engine import ForecastEngine
+from nba_forecast.serving.live import LiveGame
+from nba_forecast.storage.live_games import LiveGameStore
+from nba_forecast.storage.object_store import ObjectNotFound, ObjectStore
+from nba_forecast.storage.registry import Registry
+
+READ_THREADS = 2  # status reads in flight per process: a crowd of viewers queues here
+SOURCE_TIMEOUT_S = 3.0  # past this a source is shown as unavailable (statements: 2 s)
+DEFAULT_WINDOW = 200  # finished games in the accuracy window
+MAX_WINDOW = 5000
+DECISIONS = 10  # the last lifecycle decisions shown
+GAMES = 20  # the games updated last
+REFRESH_S = 30
+QUERY_PARAMETERS = ("games",)
+SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+@dataclass(frozen=True)
+class Served:
+    version: str
+    role: str  # production or challenger
+    share: float  # of the games this version's forecast is served for
+    made_by: str | None = None  # the lifecycle step that made it (from the registry)
+    registered_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    at: str  # ISO time, UTC
+    what: str
+    versions: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    model_version: str
+    arm: str  # A or B (served), shadow (scored, not served)
+    games: int
+    mae: float
+    coverage: float
+    nominal: float  # the coverage the intervals are built for
+    mean_width: float
+
+
+@dataclass(frozen=True)
+class FollowedGame:
+    game_id: str
+    teams: str
+    score: str
+    clock: str
+    forecast: str
+    halftime: str
+    note: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Status:
+    generated_at: str
+    serving: list[Served]
+    serving_note: str | None  # why the routing is not the newest, or not loaded yet
+    decisions: list[Decision]
+    decisions_error: str | None
+    window: int  # the accuracy window, in finished games
+    accuracy: list[Accuracy]
+    accuracy_error: str | None
+    games: list[FollowedGame]
+    games_error: str | None
+
+
+@dataclass(frozen=True)
+class RegistryView:
+    provenance: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+
+
+class StatusReader:
+    """Builds a ``Status`` from the engine's routing and, off the forecast path, the
+    registry, the prediction log and the live games."""
+
+    def __init__(self, engine: ForecastEngine, games: LiveGameStore) -> None:
+        self.engine = engine
+        self.games = games
+        self.limiter = anyio.CapacityLimiter(READ_THREADS)
+
+    async def read(self, window: int) -> Status:
+        routing = self.engine.routing
+        versions = _versions(routing)
+        (
+            (registry, decisions_error),
+            (accuracy, accuracy_error),
+            (games, games_error),
+        ) = await asyncio.gather(
+            self._bounded("registry", registry_view, self.engine.registry, versions),
+            self._bounded("prediction log", accuracy_rows, self.games.log, window),
+            self._bounded("live games", followed_games, self.games),
+        )
+        view = registry or RegistryView()
+        return Status(
+            generated_at=_iso(self.engine.clock()),
+            serving=_serving(routing, view),
+            serving_note=_serving_note(routing, self.engine.reload_error),
+            decisions=view.decisions,
+            decisions_error=decisions_error,
+            window=window,
+            accuracy=accuracy or [],
+            accuracy_error=accuracy_error,
+            games=games or [],
+            games_error=games_error,
+        )
+
+    async def _bounded(
+        self, source: str, function: Callable[..., Any], *args: Any
+    ) -> tuple[Any, str | None]:
+        """``function(*args)`` in a status thread: (result, None), or (None, why not)."""
+        try:
+            with anyio.fail_after(SOURCE_TIMEOUT_S):
+                result = await anyio.to_thread.run_sync(
+                    function, *args, limiter=self.limiter, abandon_on_cancel=True
+                )
+        except TimeoutError:
+            # the thread finishes on its own: statements time out, the watchdog closes
+            # stalled connections
+            return None, f"{source} unavailable: no answer within {SOURCE_TIMEOUT_S:g} s"
+        except Exception as error:
+            return None, f"{source} unavailable: {_first_line(error)}"
+        return result, None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0] if text else type(error).__name__
+    return first[:300]
+
+
+def _iso(value: dt.datetime) -> str:
+    aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+# -- what serves ---------------------------------------------------------------------------
+def _versions(routing: Routing | None) -> list[str]:
+    if routing is None:
+        return []
+    return [v for v in (routing.production, routing.challenger) if v]
+
+
+def _serving(routing: Routing | None, view: RegistryView) -> list[Served]:
+    if routing is None:
+        return []
+    share = routing.challenger_share if routing.challenger else 0.0
+    roles = [(routing.production, "production", 1.0 - share)]
+    if routing.challenger:
+        roles.append((routing.challenger, "challenger", share))
+    return [
+        Served(version, role, value, *view.provenance.get(version, (None, None)))
+        for version, role, value in roles
+    ]
+
+
+def _serving_note(routing: Routing | None, reload_error: str | None) -> str | None:
+    if routing is None:
+        return "no routing loaded yet (the server is starting, or cannot load any version)"
+    if reload_error:
+        return f"the newest routing could not be loaded, the last good one serves: {reload_error}"
+    return None
+
+
+# -- decisions (the registry and the lifecycle state beside it) ------------------------------
+def registry_view(registry: Registry, versions: list[str]) -> RegistryView:
+    """Who made the served versions, and the last ``DECISIONS`` lifecycle decisions: alias
+    moves (promotions, rollbacks, roll forwards, validated candidates) and A/B tests."""
+    provenance = {}
+    for version in versions:
+        manifest = registry.manifest(version)
+        provenance[version] = (manifest.made_by or None, manifest.created_at or None)
+    decisions = [
+        Decision(
+            entry.at,
+            f"{entry.alias} moved",
+            f"{entry.from_version or '(none)'} \u2192 {entry.to_version}",
+            entry.reason,
+        )
+        for entry in registry.recent_promotions(DECISIONS)
+    ]
+    decisions += [_test_decision(test) for test in ab_tests(registry.store)]
+    decisions.sort(key=lambda d: _when(d.at), reverse=True)
+    return RegistryView(provenance, decisions[:DECISIONS])
+
+
+def ab_tests(store: ObjectStore) -> list[Rollout]:
+    """The running (or last) A/B test and every finished one (a test is decided rarely,
+    about weekly: all are read)."""
+    tests: dict[tuple[str, str], Rollout] = {}
+    keys = [key for key in store.list(FINISHED_PREFIX) if key.endswith(".json")]
+    for key in [*keys, ROLLOUT_KEY]:
+        try:
+            test = Rollout.from_json(store.get(key).decode())
+        except ObjectNotFound:
+            continue
+        tests[(test.challenger, test.started_at)] = test  # current.json last: the newest state
+    return list(tests.values())
+
+
+def _test_decision(test: Rollout) -> Decision:
+    versions = f"{test.challenger} vs {test.champion}"
+    so_far = (
+        f"{test.n} paired games, challenger {test.mean_difference:+.3f} points of absolute "
+        "error per game (negative: better)"
+    )
+    if test.decision is None:
+        return Decision(
+            test.started_at, "A/B test running", versions, f"at {test.share_b:.0%}: {so_far}"
+        )
+    if test.decision == "superseded":
+        return Decision(test.started_at, "A/B test superseded", versions, test.reason)
+    return Decision(test.started_at, f"A/B test: {test.decision}", versions, test.reason)
+
+
+def _when(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+# -- accuracy and the games followed ----------------------------------------------------------
+def accuracy_rows(log: Any, window: int) -> list[Accuracy]:
+    frame = log.recent_metrics(window)
+    return [
+        Accuracy(
+            str(row.model_version),
+            str(row.arm),
+            int(row.n),
+            float(row.mae),
+            float(row.coverage),
+            float(row.nominal),
+            float(row.mean_width),
+        )
+        for row in frame.itertuples(index=False)
+    ]
+
+
+def followed_games(store: LiveGameStore) -> list[FollowedGame]:
+    return [_followed(game, updated) for game, updated in store.recent(GAMES)]
+
+
+def _followed(game: LiveGame, updated: dt.datetime) -> FollowedGame:
+    teams = f"{game.home_team or '?'} (home) vs {game.away_team or '?'}"
+    score, clock = "0-0", "Q1 12:00"
+    if game.points:
+        period, elapsed, home, away = max(game.points, key=lambda p: (p[1], p[0], p[2] + p[3]))
+        end = int((period_start(np.array([period])) + period_length(np.array([period])))[0])
+        left = end - elapsed
+        name = f"Q{period}" if period <= 4 else f"OT{period - 4}"
+        score, clock = f"{home}-{away}", f"{name} {left // 60}:{left % 60:02d}"
+    forecast = ""
+    if game.forecast:
+        f = game.forecast
+        forecast = (
+            f"{f['forecast']:+.1f} [{f['lower']:+.1f}, {f['upper']:+.1f}] "
+            f"by {f['model_version']} (arm {f['arm']})"
+        )
+    halftime = "" if game.outcome is None else f"{game.outcome:+g}"
+    return FollowedGame(
+        game.game_id, teams, score, clock, forecast, halftime, game.note or "", _iso(updated)
+    )
+
+
+# -- the page ------------------------------------------------------------------------------
+def _table(element_id: str, headers: list[str], rows: list[list[str]]) -> str:
+    """A table; every cell escaped (headers are ours)."""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    return f'<table id="{element_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _note(text: str, kind: str = "note") -> str:
+    return f'<p class="{kind}">{html.escape(text)}</p>'
+
+
+def _section(element_id: str, title: str, content: str) -> str:
+    return f'<section id="{element_id}"><h2>{html.escape(title)}</h2>{content}</section>'
+
+
+def _serving_html(status: Status) -> str:
+    rows = [
+        [s.version, s.role, f"{s.share:.0%}", s.made_by or "?", s.registered_at or "?"]
+        for s in status.serving
+    ]
+    parts = [
+        _table(
+            "serving-table", ["Version", "Role", "Share of games", "Made by", "Registered"], rows
+        )
+    ]
+    if len(status.serving) > 1:
+        parts.append(_note("Each version also scores the other's games in shadow (not served)."))
+    if status.serving_note:
+        parts.append(_note(status.serving_note, "warn"))
+    return _section("serving", "What serves", "".join(parts))
+
+
+def _decisions_html(status: Status) -> str:
+    if status.decisions_error:
+        content = _note(status.decisions_error, "warn")
+    elif not status.decisions:
+        content = _note("no decisions recorded yet (no promotion, no A/B test)")
+    else:
+        rows = [[_shown(d.at), d.what, d.versions, d.why] for d in status.decisions]
+        content = _table("decisions-table", ["When", "What", "Versions", "Why"], rows)
+    return _section("decisions", f"Last {DECISIONS} lifecycle decisions", content)
+
+
+def _accuracy_html(status: Status) -> str:
+    if status.accuracy_error:
+        content = _note(status.accuracy_error, "warn")
+    elif not status.accuracy:
+        content = _note("no finished games with a logged forecast yet")
+    else:
+        rows = [
+            [
+                a.model_version,
+                "shadow (not served)" if a.arm == "shadow" else a.arm,
+                str(a.games),
+                f"{a.mae:.2f}",
+                f"{a.coverage:.1%} (nominal {a.nominal:.0%})",
+                f"{a.mean_width:.1f}",
+            ]
+            for a in status.accuracy
+        ]
+        headers = ["Version", "Arm", "Games", "MAE (points)", "Coverage", "Mean width (points)"]
+        content = _table("accuracy-table", headers, rows)
+    title = f"Accuracy over the last {status.window} finished games"
+    return _section("accuracy", title, content)
+
+
+def _games_html(status: Status) -> str:
+    if status.games_error:
+        content = _note(status.games_error, "warn")
+    elif not status.games:
+        content = _note("no live games followed yet (no score updates received)")
+    else:
+        rows = [
+            [
+                g.game_id,
+                g.teams,
+                g.score,
+                g.clock,
+                g.forecast,
+                g.halftime,
+                g.note,
+                _shown(g.updated_at),
+            ]
+            for g in status.games
+        ]
+        headers = [
+            "Game",
+            "Teams",
+            "Score",
+            "Clock",
+            "Forecast [interval]",
+            "Halftime",
+            "Note",
+            "Updated",
+        ]
+        content = _table("games-table", headers, rows)
+    return _section("games", f"Live games (the {GAMES} updated last)", content)
+
+
+def _shown(iso: str) -> str:
+    """An ISO time as people read it, in UTC."""
+    when = _when(iso)
+    if when == dt.datetime.min.replace(tzinfo=dt.UTC):
+        return iso
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+STYLE = """
+body { font: 15px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; max-width: 75rem; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; }
+th, td { border-bottom: 1px solid #ddd; padding: .25rem .6rem; text-align: left; }
+th { background: #f4f4f4; }
+td { font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+.warn { color: #8a2c00; font-weight: 600; }
+.note, footer { color: #555; }
+"""
+
+
+def render(status: Status) -> str:
+    """The page: plain HTML with a little inline CSS; it reloads itself every
+    ``REFRESH_S`` seconds."""
+    return "".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f'<meta http-equiv="refresh" content="{REFRESH_S}">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>nba-forecast status</title><style>{STYLE}</style></head><body>",
+            "<h1>nba-forecast status</h1>",
+            f"<p>as of {html.escape(_shown(status.generated_at))}; "
+            f"reloads every {REFRESH_S} s; the same as JSON: "
+            '<a href="/v1/status">/v1/status</a></p>',
+            _serving_html(status),
+            _decisions_html(status),
+            _accuracy_html(status),
+            _games_html(status),
+            "<footer>Halftime margin forecasts at 6:00 left in the 2nd quarter. Coverage: the "
+            "share of halftime margins inside the served interval.</footer>",
+            "</body></html>",
+        ]
+    )
+
+
+# -- routes ----------------------------------------------------------------------------------
+WINDOW = Annotated[
+    int,
+    Query(ge=1, le=MAX_WINDOW, description="finished games in the accuracy window"),
+]
+
+
+def _only_known_parameters(request: Request) -> None:
+    unknown = sorted(set(request.query_params) - set(QUERY_PARAMETERS))
+    if unknown:
+        raise HTTPException(
+            400,
+            f"unknown query parameter {unknown[0][:40]!r}; {request.url.path} takes only: "
+            + ", ".join(QUERY_PARAMETERS),
+        )
+
+
+def status_routes(app: FastAPI, engine: ForecastEngine, store: LiveGameStore) -> None:
+    """``GET /status`` (HTML) and ``GET /v1/status`` (JSON) on ``app``."""
+    reader = StatusReader(engine, store)
+
+    @app.get("/status", response_class=HTMLResponse)
+    async def status_page(request: Request, games: WINDOW = DEFAULT_WINDOW) -> HTMLResponse:
+        """The status page for people: what serves with which shares, the last lifecycle
+        decisions, accuracy over the last finished games, the live games."""
+        _only_known_parameters(request)
+        page = render(await reader.read(games))
+        headers = {"Content-Security-Policy": SECURITY_POLICY, "Cache-Control": "no-store"}
+        return HTMLResponse(page, headers=headers)
+
+    @app.get("/v1/status")
+    async def status_json(request: Request, games: WINDOW = DEFAULT_WINDOW) -> dict[str, Any]:
+        """The status page's content as JSON (a source that failed: its ``*_error``)."""
+        _only_known_parameters(request)
+        return asdict(await reader.read(games))
