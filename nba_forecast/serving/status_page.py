@@ -4,8 +4,8 @@ registry's promotion log, the A/B tests started and how each ended), each versio
 over the most recent finished games, and the games the live feed follows.
 
 Nothing here is on the forecast path: the routing is the engine's copy in memory; the
-registry, the prediction log and the live games are read in threads of their own (at most
-``READ_THREADS``, never the forecasts' database slots), each source within
+registry, the prediction log and the live games are read in threads of their own (one per
+source, never the forecasts' database slots: viewers queue there), each source within
 ``SOURCE_TIMEOUT_S``. A source that fails or does not answer in time is shown as unavailable,
 with the reason, and the rest of the page still renders. Every value that comes from data is
 escaped; the page loads nothing from elsewhere and runs no script (its Content-Security-Policy
@@ -36,7 +36,7 @@ from nba_forecast.storage.live_games import LiveGameStore
 from nba_forecast.storage.object_store import ObjectNotFound, ObjectStore
 from nba_forecast.storage.registry import Registry
 
-READ_THREADS = 2  # status reads in flight per process: a crowd of viewers queues here
+SOURCES = ("registry", "prediction log", "live games")  # each read by one thread at a time
 SOURCE_TIMEOUT_S = 3.0  # past this a source is shown as unavailable (statements: 2 s)
 DEFAULT_WINDOW = 200  # finished games in the accuracy window
 MAX_WINDOW = 5000
@@ -117,7 +117,8 @@ class StatusReader:
     def __init__(self, engine: ForecastEngine, games: LiveGameStore) -> None:
         self.engine = engine
         self.games = games
-        self.limiter = anyio.CapacityLimiter(READ_THREADS)
+        # one thread per source: a stalled database never holds up the registry's read
+        self.limiters = {source: anyio.CapacityLimiter(1) for source in SOURCES}
 
     async def read(self, window: int) -> Status:
         routing = self.engine.routing
@@ -152,7 +153,7 @@ class StatusReader:
         try:
             with anyio.fail_after(SOURCE_TIMEOUT_S):
                 result = await anyio.to_thread.run_sync(
-                    function, *args, limiter=self.limiter, abandon_on_cancel=True
+                    function, *args, limiter=self.limiters[source], abandon_on_cancel=True
                 )
         except TimeoutError:
             # the thread finishes on its own: statements time out, the watchdog closes
@@ -220,8 +221,9 @@ def registry_view(registry: Registry, versions: list[str]) -> RegistryView:
         for entry in registry.recent_promotions(DECISIONS)
     ]
     decisions += [_test_decision(test) for test in ab_tests(registry.store)]
-    decisions.sort(key=lambda d: _when(d.at), reverse=True)
-    return RegistryView(provenance, decisions[:DECISIONS])
+    # newest first; at one time (seconds), the later entry of the log first
+    order = sorted(enumerate(decisions), key=lambda d: (_when(d[1].at), d[0]), reverse=True)
+    return RegistryView(provenance, [decision for _, decision in order[:DECISIONS]])
 
 
 def ab_tests(store: ObjectStore) -> list[Rollout]:
