@@ -326,7 +326,13 @@ def _section(element_id: str, title: str, content: str) -> str:
 
 def _serving_html(status: Status) -> str:
     rows = [
-        [s.version, s.role, f"{s.share:.0%}", s.made_by or "?", s.registered_at or "?"]
+        [
+            s.version,
+            s.role,
+            f"{s.share:.0%}",
+            s.made_by or "not recorded",
+            _shown(s.registered_at) if s.registered_at else "unknown",
+        ]
         for s in status.serving
     ]
     parts = [
@@ -367,11 +373,15 @@ def _accuracy_html(status: Status) -> str:
                 f"{a.coverage:.1%} (nominal {a.nominal:.0%})",
                 f"{a.mean_width:.1f}",
             ]
-            for a in status.accuracy
+            # the served arms first, then what shadow scoring says of each version
+            for a in sorted(status.accuracy, key=lambda a: (a.arm == "shadow", a.arm))
         ]
         headers = ["Version", "Arm", "Games", "MAE (points)", "Coverage", "Mean width (points)"]
         content = _table("accuracy-table", headers, rows)
     title = f"Accuracy over the last {status.window} finished games"
+    served = sum(a.games for a in status.accuracy if a.arm != "shadow")
+    if status.accuracy and served < status.window:
+        title += f" ({served} so far)"
     return _section("accuracy", title, content)
 
 

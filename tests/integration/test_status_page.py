@@ -345,6 +345,10 @@ def test_the_status_page_in_chromium(chromium: Any, served: Replica, site: dict)
     assert games[HOSTILE_GAME][1] == f"{HOSTILE_TEAM} (home) vs <b>X</b>"
     assert not chromium.find_elements(By.CSS_SELECTOR, ".warn")  # every source answered
 
+    heading = chromium.find_element(By.CSS_SELECTOR, "#accuracy h2").text
+    assert heading == "Accuracy over the last 200 finished games (4 so far)"
+    assert rows("serving-table")[0][3] == "not recorded"  # the fixture's versions say no step
+
     chromium.get(f"{served.url}/status?games=1")
     heading = chromium.find_element(By.CSS_SELECTOR, "#accuracy h2").text
     assert heading == "Accuracy over the last 1 finished games"
