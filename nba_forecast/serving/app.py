@@ -1,5 +1,5 @@
 """The HTTP API (FastAPI): forecasts, the live game feed and its event stream, health and
-Prometheus metrics.
+Prometheus metrics, and the status page (``status_page``).
 
 The request path does no I/O but logging: the model runs in the event loop (about 1 ms),
 a forecast is logged by the group-commit writer (``log_writer``) and answered once durable,
@@ -36,6 +36,7 @@ from nba_forecast.serving.live import LiveGame, UpdateRejected
 from nba_forecast.serving.log_writer import ForecastWriter
 from nba_forecast.serving.metrics import ServerMetrics
 from nba_forecast.serving.online_intervals import LoggedIntervals
+from nba_forecast.serving.status_page import status_routes
 from nba_forecast.serving.streams import GameWatch, StreamsFull
 from nba_forecast.storage.live_games import LiveGameStore
 from nba_forecast.storage.prediction_log import (
@@ -190,6 +191,7 @@ def create_app(
     _predict_routes(app, services)
     _game_routes(app, services)
     _health_routes(app, services)
+    status_routes(app, engine, services.games)
     return app
 
 

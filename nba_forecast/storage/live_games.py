@@ -17,7 +17,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from nba_forecast.serving.live import LiveGame
-from nba_forecast.storage.prediction_log import OutcomeRecord, PredictionLog, PredictionRecord
+from nba_forecast.storage.prediction_log import (
+    OutcomeRecord,
+    PredictionLog,
+    PredictionRecord,
+    stored_utc,
+)
 from nba_forecast.storage.tables import live_games
 
 
@@ -35,6 +40,19 @@ class LiveGameStore:
         if row is None:
             return None, 0
         return LiveGame.from_json(json.loads(row.state)), int(row.revision)
+
+    def recent(self, limit: int) -> list[tuple[LiveGame, dt.datetime]]:
+        """The ``limit`` games updated last, newest first, with their last update's time."""
+        query = (
+            select(live_games.c.state, live_games.c.updated_at)
+            .order_by(live_games.c.updated_at.desc(), live_games.c.game_id)
+            .limit(limit)
+        )
+        with self.log.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            (LiveGame.from_json(json.loads(row.state)), stored_utc(row.updated_at)) for row in rows
+        ]
 
     def revisions(self, game_ids: Sequence[str]) -> dict[str, int]:
         """The current revision of each of ``game_ids`` that exists (one query)."""

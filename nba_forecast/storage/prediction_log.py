@@ -484,6 +484,57 @@ class PredictionLog:
         frame["rmse"] = frame.pop("mse").astype(float) ** 0.5
         return frame[columns]
 
+    def recent_metrics(self, games: int) -> pd.DataFrame:
+        """MAE, coverage (and the nominal level), mean width and n per model version and
+        arm over the forecasts (as of minute 18) of the ``games`` games whose outcomes were
+        recorded last, with the first and last of those outcome times: the status page's
+        rolling window, one query."""
+        if games < 1:
+            raise ValueError(f"games {games}: the window needs at least one game")
+        o = outcomes.c
+        recent = (
+            select(o.game_id, o.actual, o.recorded_at)
+            .order_by(o.recorded_at.desc(), o.game_id.desc())
+            .limit(games)
+            .subquery()
+        )
+        p, r = predictions.c, recent.c
+        covered = case((and_(r.actual >= p.lower, r.actual <= p.upper), 1.0), else_=0.0)
+        query = (
+            select(
+                p.model_version,
+                p.arm,
+                func.count().label("n"),
+                func.avg(func.abs(p.forecast - r.actual)).label("mae"),
+                func.avg(covered).label("coverage"),
+                func.avg(1.0 - p.alpha).label("nominal"),
+                func.avg(p.upper - p.lower).label("mean_width"),
+                func.min(r.recorded_at).label("first_outcome_at"),
+                func.max(r.recorded_at).label("last_outcome_at"),
+            )
+            .join(recent, p.game_id == r.game_id)
+            .where(p.as_of_minute == 18)
+            .group_by(p.model_version, p.arm)
+            .order_by(p.model_version, p.arm)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        columns = [
+            "model_version",
+            "arm",
+            "n",
+            "mae",
+            "coverage",
+            "nominal",
+            "mean_width",
+            "first_outcome_at",
+            "last_outcome_at",
+        ]
+        frame = pd.DataFrame(rows, columns=columns)
+        for column in ("first_outcome_at", "last_outcome_at"):
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+        return frame
+
     def last_prediction_at(self, as_of: dt.datetime) -> dt.datetime | None:
         """Time of the newest prediction made before ``as_of``."""
         query = select(func.max(predictions.c.predicted_at)).where(

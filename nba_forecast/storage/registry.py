@@ -398,6 +398,12 @@ class Registry:
         entries = [e for e in entries if e.seq <= doc["seq"]]
         return [e for e in entries if alias is None or e.alias == alias]
 
+    def recent_promotions(self, limit: int) -> list[PromotionEntry]:
+        """The last ``limit`` entries of the promotion log, oldest first: read only (unlike
+        ``history``, no repair is written), and only those entries are fetched."""
+        keys = self.store.list("promotions/")[-limit:] if limit > 0 else []
+        return [PromotionEntry.from_json(json.loads(self.store.get(key))) for key in keys]
+
     def rollback(
         self, alias: str, *, to_seq: int | None = None, reason: str | None = None
     ) -> PromotionEntry:

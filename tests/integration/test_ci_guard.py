@@ -1,4 +1,4 @@
-"""CI must fail, not pass quietly, when PostgreSQL tests are skipped under CI=true."""
+"""CI must fail, not pass quietly, when PostgreSQL or browser tests are skipped under CI=true."""
 
 from __future__ import annotations
 
@@ -11,29 +11,30 @@ ROOT = Path(__file__).resolve().parents[2]
 INNER_TEST = """
 import pytest
 
-@pytest.mark.postgres
-def test_needs_db():
-    pytest.skip("database not reachable")
+@pytest.mark.{marker}
+def test_needs_a_service():
+    pytest.skip("not reachable")
 """
 INNER_INI = """
 [pytest]
 markers =
-    postgres: needs PostgreSQL
+    {marker}: needs a service
 """
 
 
+@pytest.mark.parametrize("marker", ["postgres", "browser"])
 @pytest.mark.parametrize(("ci", "expected"), [("true", 1), ("", 0)])
-def test_skipped_postgres_test_fails_only_under_ci(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str, expected: int
+def test_a_skipped_service_test_fails_only_under_ci(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, marker: str, ci: str, expected: int
 ) -> None:
     monkeypatch.setenv("CI", ci)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    pytester.makepyfile(INNER_TEST)
-    pytester.makeini(INNER_INI)
+    pytester.makepyfile(INNER_TEST.format(marker=marker))
+    pytester.makeini(INNER_INI.format(marker=marker))
     result = pytester.runpytest_subprocess("-p", "tests.plugins.ci_guard")
     assert result.ret == expected
     if expected:
-        result.stdout.fnmatch_lines(["*needing PostgreSQL or the images were skipped*"])
+        result.stdout.fnmatch_lines(["*needing PostgreSQL, the images or chromium were skipped*"])
 
 
 @pytest.mark.postgres

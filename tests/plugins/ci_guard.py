@@ -1,8 +1,9 @@
 """Under CI=true, tests that need real services must run: a skip there is a failure.
 
-Locally a missing PostgreSQL skips the `postgres` tests, and missing images (`make images`)
-the `container` tests; in CI both are part of the machine, so a skip means the suite
-checked less than it claims.
+Locally a missing PostgreSQL skips the `postgres` tests, missing images (`make images`)
+the `container` tests, and a missing chromium (or selenium) the `browser` tests; in CI all
+are part of the machine (`.ci/run` installs them), so a skip means the suite checked less
+than it claims.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 
 import pytest
 
-GUARDED_MARKERS = ("postgres", "container")
+GUARDED_MARKERS = ("postgres", "container", "browser")
 _skipped: list[str] = []
 
 
@@ -32,8 +33,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     if in_ci() and _skipped:
         terminalreporter.write_line(
-            f"CI=true: {len(_skipped)} test(s) needing PostgreSQL or the images were skipped; "
-            "failing the run:",
+            f"CI=true: {len(_skipped)} test(s) needing PostgreSQL, the images or chromium were "
+            "skipped; failing the run:",
             red=True,
         )
         for nodeid in _skipped:
