@@ -413,13 +413,24 @@ def runner_output(log_path: Path, *, echo: bool) -> Iterator[Callable[[str], Non
         os.close(saved_err)
 
 
-def log_tail(log_path: Path, lines: int = 20) -> str:
-    """The last lines of a runner log (a failed task's traceback ends there)."""
+ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
+
+
+def log_errors(log_path: Path, limit: int = 3) -> list[str]:
+    """The exceptions a run's tasks died of (the last line of each traceback), in order,
+    each once: what a person needs from hundreds of lines of runner output."""
     try:
-        text = log_path.read_text(errors="replace").rstrip().splitlines()
+        lines = log_path.read_text(errors="replace").splitlines()
     except OSError:
-        return ""
-    return "\n".join(text[-lines:])
+        return []
+    found: list[str] = []
+    for line in lines:
+        match = ERROR_LINE.match(line)
+        if match and "Traceback" not in line:
+            text = f"{match.group(1)}: {match.group(2).strip()}"
+            if text not in found:
+                found.append(text)
+    return found[:limit]
 
 
 def run_pipeline(

@@ -302,6 +302,9 @@ def bootstrap_command(
 ) -> None:
     """Train on the shipped games and register the result as version 1 (production); makes
     the registry and the prediction log when they are not there."""
-    run_cli_step(
-        Step.BOOTSTRAP, None, ctx=context(data, create=True), through_season=through_season
-    )
+    ctx = context(data, create=True)
+    run_cli_step(Step.BOOTSTRAP, None, ctx=ctx, through_season=through_season)
+    try:
+        ctx.open_log().engine.dispose()  # the log too: what serves next writes to it
+    except STEP_ERRORS as error:
+        raise fail(f"prediction log: {str(error).splitlines()[0]}") from None

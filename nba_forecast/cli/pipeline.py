@@ -147,20 +147,21 @@ def run_pipeline(
         params.setdefault("as_of", "")
     from kfp import local as kfp_local
 
-    from nba_forecast.local_runs import LocalRunError, run_pipeline, runner_output
+    from nba_forecast.local_runs import LocalRunError, run_pipeline
 
     if runner == "subprocess":
         log_path = _log_path(root, name)
-        with _this_machine_settings(), runner_output(log_path, echo=verbosity() > 0) as progress:
+        with _this_machine_settings():
             outcomes, _, seconds = _run_checked(
                 name,
-                lambda: run_pipeline(
+                lambda progress: run_pipeline(
                     pipelines[name],
                     params,
                     root,
                     kfp_local.SubprocessRunner(use_venv=False),
                     notify=progress,
                 ),
+                log_path,
             )
         _print_outcomes(f"{name}: local run", outcomes, seconds, log_path)
         if any(o.failed for o in outcomes):
@@ -213,12 +214,16 @@ def _this_machine_settings() -> Iterator[None]:
         yield
 
 
-def _run_checked(name: str, run: Any) -> Any:
-    """Run; parameters the pipeline refuses are a one-line error."""
+def _run_checked(name: str, run: Any, log_path: Path) -> Any:
+    """Run (``run(progress)``) with the runner's output going to ``log_path`` (and the
+    terminal with -v); parameters the pipeline refuses are a one-line error."""
     from kfp.dsl.types.type_utils import InconsistentTypeException
 
+    from nba_forecast.local_runs import runner_output
+
     try:
-        return run()
+        with runner_output(log_path, echo=verbosity() > 0) as progress:
+            return run(progress)
     except (TypeError, InconsistentTypeException) as error:
         raise fail(f"bad parameters for {name}: {str(error).splitlines()[0]}") from None
 
@@ -255,7 +260,6 @@ def _run_in_containers(
         remove_containers,
         require_images,
         run_pipeline,
-        runner_output,
         stale_images,
     )
     from nba_forecast.pod_env import load_secrets, pipeline_environment, render_overlay
@@ -289,18 +293,13 @@ def _run_in_containers(
         )
         log_path = _log_path(root, name)
         try:
-            with runner_output(log_path, echo=verbosity() > 0) as progress:
-                outcomes, run_root, seconds = _run_checked(
-                    name,
-                    lambda: run_pipeline(
-                        pipeline,
-                        params,
-                        root,
-                        container_runner,
-                        in_containers=True,
-                        notify=progress,
-                    ),
-                )
+            outcomes, run_root, seconds = _run_checked(
+                name,
+                lambda progress: run_pipeline(
+                    pipeline, params, root, container_runner, in_containers=True, notify=progress
+                ),
+                log_path,
+            )
         finally:  # Ctrl-C or a crash: no task container stays behind
             remove_containers(token)
     title = f"{name}: every task in its image, overlay {env}"
@@ -344,7 +343,7 @@ def _print_outcomes(title: str, outcomes: list[Any], seconds: float, log_path: P
     """The tasks in the order they run (skipped ones with why), the decision, where the
     runner's output went; for a failed task the end of that output (its traceback)."""
     from nba_forecast.cli.options import command_seconds
-    from nba_forecast.local_runs import decision, log_tail
+    from nba_forecast.local_runs import decision, log_errors
 
     table = Table(title=f"{title}: run {seconds:.1f} s, command {command_seconds():.1f} s")
     for column in ("task", "status", "seconds", "outputs / why not run"):
@@ -356,7 +355,8 @@ def _print_outcomes(title: str, outcomes: list[Any], seconds: float, log_path: P
     out.print(table)
     out.print(f"decision: {decision(outcomes)}", highlight=False)
     if any(o.failed for o in outcomes) and verbosity() == 0:
-        err.print(f"end of the runner's output:\n{log_tail(log_path)}", markup=False)
+        for line in log_errors(log_path):
+            err.print(f"task error: {line}", markup=False, highlight=False, soft_wrap=True)
     out.print(
         f"runner output: {log_path}" + ("" if verbosity() else " (-v shows it)"), highlight=False
     )

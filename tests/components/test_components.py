@@ -14,6 +14,8 @@ from components.monitor_performance import monitor_performance
 from components.record_run import record_run
 from components.roll_forward import roll_forward
 from nba_forecast.lifecycle.kfp_adapter import TaskConfigError, model_artifact
+from nba_forecast.lifecycle.deployment import NotFoundError
+from nba_forecast.storage.prediction_log import PredictionLog
 from nba_forecast.storage.registry import Registry
 
 SETTINGS = (
@@ -22,6 +24,13 @@ SETTINGS = (
     "NBA_FORECAST_GITOPS_REPO",
     "NBA_FORECAST_ENVIRONMENT",
 )
+
+
+def new_log(tmp_path: Path) -> str:
+    """A prediction log that exists (a task never creates one: a typo must fail)."""
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    PredictionLog.open(url).engine.dispose()
+    return url
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +44,7 @@ def test_monitor_performance_writes_its_report_and_counts_alerts(tmp_path: Path)
     report = Markdown(uri=str(tmp_path / "report.md"))
     metrics = Metrics(uri=str(tmp_path / "metrics"))
     alerts = monitor_performance.python_func(
-        database_url=f"sqlite:///{tmp_path / 'log.db'}",
+        database_url=new_log(tmp_path),
         as_of="2026-01-01T00:00:00Z",
         window_days=7.0,
         report=report,
@@ -50,7 +59,7 @@ def test_monitor_performance_writes_its_report_and_counts_alerts(tmp_path: Path)
 def test_collect_predictions_on_an_empty_log(tmp_path: Path) -> None:
     metrics = Metrics(uri=str(tmp_path / "metrics"))
     drifted = collect_predictions.python_func(
-        database_url=f"sqlite:///{tmp_path / 'log.db'}",
+        database_url=new_log(tmp_path),
         as_of="{{$.pipeline_job_schedule_time_utc}}",
         window_days=30.0,
         metrics=metrics,
@@ -81,8 +90,12 @@ def test_a_task_without_its_configuration_fails_at_once(tmp_path: Path) -> None:
 def test_the_environment_configures_a_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NBA_FORECAST_DATABASE_URL", f"sqlite:///{tmp_path / 'log.db'}")
     metrics = Metrics(uri=str(tmp_path / "m"))
+    with pytest.raises(NotFoundError, match=r"no database at .*log\.db"):  # read, not made
+        collect_predictions.python_func(database_url="", as_of="", window_days=1.0, metrics=metrics)
+    assert not (tmp_path / "log.db").exists()
+    new_log(tmp_path)
     collect_predictions.python_func(database_url="", as_of="", window_days=1.0, metrics=metrics)
-    assert (tmp_path / "log.db").exists()
+    assert metrics.metadata["rows"] == 0.0
 
 
 def registered(tmp_path: Path) -> tuple[str, str]:

@@ -62,8 +62,20 @@ def test_retrain_pipeline_runs_the_policy_chain_locally(
     # the whole loop at the same time: no drift, and the running A/B test holds back the
     # steps that would start another (the policy, as in the CLI and the replay)
     result = run_local("continuous_improvement", tmp_path, as_of, f"games_uri={games}")
-    assert "recalibrate-conformal" not in result.output  # coverage had not drifted
-    assert "validate-challenger" not in result.output
+    # coverage had not drifted: listed as skipped, with why, in the order the DAG runs
+    rows = [line.split("│")[1:3] for line in result.output.splitlines() if line.startswith("│")]
+    shown = {task.strip(): status.strip() for task, status in rows}
+    assert shown["recalibrate-conformal"] == "skipped"
+    assert "runs only if collect-predictions returned true" in result.output
+    tasks = [task.strip() for task, _ in rows]
+    assert (
+        tasks.index("collect-predictions")
+        < tasks.index("update-dejavu")
+        < tasks.index("retrain-lstm")
+        < tasks.index("record-run")
+    )
+    assert shown["validate-challenger"] == "skipped"
+    assert "runs only if retrain-lstm returned a value" in result.output
     assert "decision: retrain-lstm -> nothing to do" in result.output
     assert rollout_state(ctx).challenger == challenger
     # the exit handler recorded both runs beside the registry
@@ -126,6 +138,8 @@ def test_a_local_run_without_as_of_means_now(
     monkeypatch.setenv("NBA_FORECAST_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("NBA_FORECAST_REGISTRY_URL", (tmp_path / "registry").as_uri())
     monkeypatch.setenv("NBA_FORECAST_DATABASE_URL", f"sqlite:///{tmp_path / 'log.db'}")
+    assert runner.invoke(app, ["db", "upgrade", "--create"]).exit_code == 0
+    (tmp_path / "registry").mkdir()
     result = run_local("monitor", tmp_path)  # no --param as_of: the placeholder is unresolvable
     assert "monitor-performance" in result.output and "decision:" in result.output
 
