@@ -25,6 +25,7 @@ import pandas as pd
 
 from nba_forecast.data.pregame import FEATURES, FRANCHISE, pregame_features
 from nba_forecast.data.schema import FORECAST_MINUTE, MARGIN_COLUMNS
+from nba_forecast.data.splits import order_dates
 from nba_forecast.serving.basketball import check_margin_path, margin_limit, team_limit
 
 PATH_COLUMNS = MARGIN_COLUMNS[: FORECAST_MINUTE + 1]  # m_0 .. m_18
@@ -156,7 +157,10 @@ def game_features(games: pd.DataFrame, history: pd.DataFrame | None = None) -> p
         raise TypeError(f"games must be a pandas DataFrame, got {type(games).__name__}")
     missing = [c for c in REQUIRED_COLUMNS if c not in games.columns]
     if missing:
-        raise GameTableError(f"the games table lacks column(s) {', '.join(missing)}")
+        raise GameTableError(
+            f"the games table lacks column(s) {', '.join(missing)}; it needs game_date, "
+            f"home_team, away_team and m_0..m_{FORECAST_MINUTE}"
+        )
     if games.empty:
         raise GameTableError("the games table has no rows")
     if history is None:
@@ -164,12 +168,17 @@ def game_features(games: pd.DataFrame, history: pd.DataFrame | None = None) -> p
 
         history = load_shipped_games()
     table = games.reset_index(drop=True)
+    if "game_id" in table.columns:
+        twice = table["game_id"].notna() & table["game_id"].duplicated(keep=False)
+        if twice.any():
+            raise GameTableError(f"a game id appears more than once: {_rows(twice, table)}")
     margins = _margins(table)
     _teams(table, known_teams(history))
     dates, season = _dates(table)
     given_rest = _back_to_back(table)
     own = pd.DataFrame(
         {
+            "game_id": _optional_ids(table),
             "game_date": dates,
             "season": season,
             "home_team": table["home_team"].astype(str),
@@ -179,9 +188,7 @@ def game_features(games: pd.DataFrame, history: pd.DataFrame | None = None) -> p
             "m_24": _optional(table, "m_24"),
         }
     )
-    # pregame_features keeps the rows' order: the table's games are the last rows
-    features = pregame_features(_with_history(own, history)).iloc[-len(own) :]
-    features = features.reset_index(drop=True)
+    features = _pregame(own, history)
     if given_rest is not None:
         features["back_to_back"] = given_rest.to_numpy()
     out = table.copy()
@@ -193,6 +200,12 @@ def game_features(games: pd.DataFrame, history: pd.DataFrame | None = None) -> p
     return out
 
 
+def _optional_ids(table: pd.DataFrame) -> pd.Series:
+    if "game_id" not in table.columns:
+        return pd.Series(pd.NA, index=table.index, dtype="string")
+    return table["game_id"].astype("string")
+
+
 def _optional(table: pd.DataFrame, column: str) -> pd.Series:
     if column not in table.columns:
         return pd.Series(pd.NA, index=table.index, dtype="Float64")
@@ -200,8 +213,9 @@ def _optional(table: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _overlap(own: pd.DataFrame, history: pd.DataFrame) -> np.ndarray:
-    """History games on a date when one of their teams plays a game of the table: the same
-    game (a team plays at most once a day)."""
+    """History games that are games of the table: the same game id, or a dated game of
+    one of the table's teams on its date (a team plays at most once a day)."""
+    same = history["game_id"].astype(str).isin(own["game_id"].dropna()).to_numpy()
     day = pd.to_datetime(history["game_date"]).dt.normalize()
     dated = own[own["game_date"].notna()]
     busy = set()
@@ -209,14 +223,25 @@ def _overlap(own: pd.DataFrame, history: pd.DataFrame) -> np.ndarray:
         busy |= set(zip(dated["game_date"].dt.normalize(), dated[side], strict=True))
     home = pd.Series(list(zip(day, history["home_team"], strict=True)), index=history.index)
     away = pd.Series(list(zip(day, history["away_team"], strict=True)), index=history.index)
-    return (home.isin(busy) | away.isin(busy)).to_numpy()
+    return same | (home.isin(busy) | away.isin(busy)).to_numpy()
 
 
-def _with_history(own: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    """The history (without the table's own games), then the table's games, last."""
+def _pregame(own: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """The pre-game features of the table's games, computed on the history (without the
+    table's own games) and the table together, ordered as training orders games: by date,
+    then game id (a game without an id after the history's games of its date)."""
     columns = list(own.columns)
-    past = history.loc[~_overlap(own, history), columns]
-    return pd.concat([past.astype(own.dtypes.to_dict()), own], ignore_index=True)
+    past = history.loc[~_overlap(own, history), columns].astype(own.dtypes.to_dict())
+    both = pd.concat([past, own], ignore_index=True)
+    position = np.concatenate([np.full(len(past), -1), np.arange(len(own))])
+    ids = both["game_id"].astype(str).where(both["game_id"].notna(), "~")  # "~": after digits
+    order = pd.DataFrame({"date": order_dates(both), "id": ids}).sort_values(
+        ["date", "id"], kind="stable"
+    )
+    ordered = both.loc[order.index].reset_index(drop=True)
+    features = pregame_features(ordered)
+    mine = position[order.index.to_numpy()]
+    return features[mine >= 0].set_axis(mine[mine >= 0]).sort_index()
 
 
 def _model_features(model: Any) -> list[str]:
