@@ -36,7 +36,25 @@ _EXPORTS = {
     "load_shipped_games": "nba_forecast.data.shipped",
     "train_ensemble": "nba_forecast.lifecycle.training",
 }
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "AbsoluteResidualConformal",
+    "DampedPersistence",
+    "Dejavu",
+    "GameTableError",
+    "HalftimeEnsemble",
+    "LSTMForecaster",
+    "LinearForecaster",
+    "NotFittedError",
+    "Persistence",
+    "__version__",
+    "design_matrix",
+    "forecast_games",
+    "game_features",
+    "load_model",
+    "load_shipped_games",
+    "read_games_table",
+    "train_ensemble",
+]
 
 if TYPE_CHECKING:
     from nba_forecast.data.shipped import load_shipped_games

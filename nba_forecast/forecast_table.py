@@ -26,7 +26,13 @@ import pandas as pd
 from nba_forecast.data.pregame import FEATURES, FRANCHISE, pregame_features
 from nba_forecast.data.schema import FORECAST_MINUTE, MARGIN_COLUMNS
 from nba_forecast.data.splits import order_dates
-from nba_forecast.serving.basketball import check_margin_path, margin_limit, team_limit
+from nba_forecast.serving.basketball import (
+    MARGIN_BURST,
+    MARGIN_RATE,
+    TEAM_BURST,
+    TEAM_RATE,
+    check_margin_path,
+)
 
 PATH_COLUMNS = MARGIN_COLUMNS[: FORECAST_MINUTE + 1]  # m_0 .. m_18
 REQUIRED_COLUMNS = ["game_date", "home_team", "away_team", *PATH_COLUMNS]
@@ -80,11 +86,14 @@ def _margins(table: pd.DataFrame) -> np.ndarray:
     margins = np.column_stack([columns[c] for c in PATH_COLUMNS])
     fractional = (margins != np.round(margins)).any(axis=1)
     if fractional.any():
-        raise GameTableError(f"margins must be whole points: fractions in {_rows(fractional, table)}")
+        raise GameTableError(
+            f"margins must be whole points: fractions in {_rows(fractional, table)}"
+        )
     if (margins[:, 0] != 0).any():
         raise GameTableError(f"m_0 must be 0 (tip-off) in {_rows(margins[:, 0] != 0, table)}")
     gap = np.subtract.outer(np.arange(FORECAST_MINUTE + 1), np.arange(FORECAST_MINUTE + 1))
-    limit = np.minimum(margin_limit(gap), team_limit(60 * gap))
+    # the server's bounds (``serving.basketball``) for every pair of minutes, every game
+    limit = np.minimum(MARGIN_BURST + MARGIN_RATE * gap, TEAM_BURST + TEAM_RATE * 60 * gap)
     moved = np.abs(margins[:, :, None] - margins[:, None, :])
     impossible = ((gap > 0) & (moved > limit)).any(axis=(1, 2))
     if impossible.any():
@@ -92,7 +101,9 @@ def _margins(table: pd.DataFrame) -> np.ndarray:
         try:
             check_margin_path(list(margins[first]))
         except ValueError as error:
-            raise GameTableError(f"impossible margins in {_rows(impossible, table)}: {error}")
+            raise GameTableError(
+                f"impossible margins in {_rows(impossible, table)}: {error}"
+            ) from None
     return margins
 
 
@@ -105,7 +116,7 @@ def _teams(table: pd.DataFrame, known: set[str]) -> None:
     unknown = sorted(set(teams) - known)
     if not unknown:
         return
-    bad = (~table["home_team"].astype(str).isin(known) | ~table["away_team"].astype(str).isin(known))
+    bad = ~table["home_team"].astype(str).isin(known) | ~table["away_team"].astype(str).isin(known)
     hints = [f"{t!r} (did you mean {t.upper()!r}?)" for t in unknown if t.upper() in known]
     hint = f"; abbreviations are upper case: {', '.join(hints)}" if hints else ""
     raise GameTableError(

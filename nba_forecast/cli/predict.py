@@ -132,4 +132,5 @@ def predict(
         f"{len(forecasts):,} games forecast by {version} ({model}), {1 - level:.0%} intervals; "
         f"wrote {destination}{note}",
         highlight=False,
+        soft_wrap=True,  # one line, however long: scripts read it
     )

@@ -138,20 +138,22 @@ def test_bad_tables_name_the_rows(
 def test_bad_tables_and_files(
     ensemble: HalftimeEnsemble, games: pd.DataFrame, tmp_path: Path
 ) -> None:
-    with pytest.raises(GameTableError, match="lacks column.*home_team, m_3; it needs game_date"):
+    with pytest.raises(GameTableError, match=r"lacks column.*home_team, m_3; it needs game_date"):
         forecast_games(ensemble, games.drop(columns=["m_3", "home_team"]))
     with pytest.raises(GameTableError, match=r"more than once: rows 1 \(0021300101\), 61 \("):
         forecast_games(ensemble, pd.concat([games, games.head(1)]))
     with pytest.raises(GameTableError, match="has no rows"):
         forecast_games(ensemble, games.iloc[:0])
-    with pytest.raises(GameTableError, match=r"game_date is empty in rows 1 \(0021300101\), .* and 50 more; a date"):
+    with pytest.raises(
+        GameTableError, match=r"game_date is empty in rows 1 \(0021300101\), .* and 50 more; a date"
+    ):
         forecast_games(ensemble, games.assign(game_date=pd.NaT).drop(columns="season"))
     with pytest.raises(GameTableError, match=r"games.xlsx: expected a \.csv, \.csv\.gz"):
         forecast_games(ensemble, tmp_path / "games.xlsx")
-    with pytest.raises(GameTableError, match="missing.csv: no such file"):
+    with pytest.raises(GameTableError, match=r"missing.csv: no such file"):
         forecast_games(ensemble, tmp_path / "missing.csv")
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not parquet")
-    with pytest.raises(GameTableError, match="broken.parquet: not a readable table"):
+    with pytest.raises(GameTableError, match=r"broken.parquet: not a readable table"):
         forecast_games(ensemble, tmp_path / "broken.parquet")
     with pytest.raises(TypeError, match="must be a pandas DataFrame, got list"):
         game_features([1, 2])  # type: ignore[arg-type]

@@ -249,9 +249,9 @@ def test_set_params_sets_and_names_the_valid_ones() -> None:
 
 
 def test_a_grid_search_tunes_a_forecaster(data: dict[str, Any]) -> None:
-    search = GridSearchCV(
-        LinearForecaster(), {"alpha": [0.1, 1000.0]}, cv=TimeSeriesSplit(3)
-    ).fit(data["X"], data["y"])
+    search = GridSearchCV(LinearForecaster(), {"alpha": [0.1, 1000.0]}, cv=TimeSeriesSplit(3)).fit(
+        data["X"], data["y"]
+    )
     assert search.best_params_["alpha"] in (0.1, 1000.0)
     assert search.best_estimator_.score(data["X_new"], data["y_new"]) > 0.5
 
@@ -273,7 +273,7 @@ def test_ensemble_exposes_its_components_as_parameters(ensemble: HalftimeEnsembl
     assert twin.components["lstm"].hidden_size == 8 and twin.components["dejavu"].k == 3
     assert twin.alpha == 0.1 and not hasattr(twin, "weights_")
     assert ensemble.components["lstm"].hidden_size == 16  # the original is untouched
-    with pytest.raises(ValueError, match="no parameter 'beta'.*components: damped_persistence"):
+    with pytest.raises(ValueError, match=r"no parameter 'beta'.*components: damped_persistence"):
         twin.set_params(beta=1)
 
 
@@ -324,6 +324,7 @@ def test_predict_interval_refuses_a_level_it_cannot_give(
 
 
 def test_main_names_import_from_the_package() -> None:
+    assert set(nba_forecast.__all__) == {"__version__", *nba_forecast._EXPORTS}
     for name in nba_forecast.__all__:
         assert getattr(nba_forecast, name) is not None
     from nba_forecast import HalftimeEnsemble as Exported
