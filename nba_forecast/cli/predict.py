@@ -87,7 +87,9 @@ def predict(
     ] = None,
     registry_url: Annotated[
         str | None,
-        typer.Option(help="registry (default NBA_FORECAST_REGISTRY_URL or ~/.nba-forecast)"),
+        typer.Option(
+            help="registry (default NBA_FORECAST_REGISTRY_URL or ~/.nba-forecast/registry)"
+        ),
     ] = None,
     log: Annotated[
         bool, typer.Option("--log", help="also record the forecasts in the prediction log")

@@ -333,3 +333,17 @@ def test_main_names_import_from_the_package() -> None:
     assert Exported is HalftimeEnsemble and callable(forecast_games) and callable(load_model)
     with pytest.raises(AttributeError, match="no attribute 'Forecast'"):
         nba_forecast.Forecast  # noqa: B018
+
+
+def test_the_python_api_page_runs_as_written() -> None:
+    """docs/python-api.md: its Python blocks, in order, as one script."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "python-api.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    assert len(blocks) >= 5
+    namespace: dict[str, Any] = {}
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), namespace)
+    forecasts, narrow = namespace["forecasts"], namespace["narrow"]
+    assert (narrow["upper"] - narrow["lower"] < forecasts["upper"] - forecasts["lower"]).all()
+    assert isinstance(namespace["again"], HalftimeEnsemble)
+    assert namespace["smaller"].components["lstm"].hidden_size == 8
