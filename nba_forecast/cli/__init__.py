@@ -25,6 +25,7 @@ from nba_forecast.cli.lifecycle import (
 )
 from nba_forecast.cli.options import add_common_options
 from nba_forecast.cli.pipeline import pipeline_app, schedules_app
+from nba_forecast.cli.predict import predict
 from nba_forecast.cli.registry import registry_app
 from nba_forecast.cli.replay import replay
 from nba_forecast.cli.serve import feed, serve, served_ab
@@ -42,6 +43,7 @@ app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(schedules_app, name="schedules")
 COMMANDS: dict[str, Callable[..., None]] = {
     "evaluate": evaluate,
+    "predict": predict,
     "replay": replay,
     "serve": serve,
     "feed": feed,

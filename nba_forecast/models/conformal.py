@@ -36,7 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
 from scipy.optimize import linprog
 
-from nba_forecast.models.base import NotFittedError, read_meta, write_meta
+from nba_forecast.models.base import NotFittedError, PathLike, read_meta, write_meta
 
 CONFORMAL_FILE = "conformal.json"
 ALPHA_BOUNDS = (0.001, 0.5)  # ACI may push alpha_t out of (0, 1); keep intervals finite
@@ -158,13 +158,24 @@ class AbsoluteResidualConformal:
         self._exact = float("inf") if np.isinf(self._widths).any() else self._served
 
     def _width_at(self, alpha_t: float) -> float:
-        alpha = float(np.clip(alpha_t, *ALPHA_BOUNDS))
+        return self._quantile(float(np.clip(alpha_t, *ALPHA_BOUNDS)))
+
+    def _quantile(self, alpha: float) -> float:
+        """The conformal quantile of the scores for level ``alpha`` (inf: too few scores)."""
         n = len(self._sorted)
         if self._cumulative is None:
             rank = math.ceil((n + 1) * (1 - alpha))
             return float("inf") if rank > n else float(self._sorted[rank - 1])
         position = int(np.searchsorted(self._cumulative, 1 - alpha, side="left"))
         return float("inf") if position >= n else float(self._sorted[position])
+
+    def min_alpha(self) -> float:
+        """The smallest level whose interval the scores can give (1 / (n + 1) unweighted):
+        below it the finite-sample quantile is beyond the largest score."""
+        self._require_calibrated()
+        if self._cumulative is None:
+            return 1.0 / (len(self._sorted) + 1)
+        return float(1.0 - self._cumulative[-1])
 
     def half_width(self, finite: bool = False) -> float:
         """The current interval half-width (in units of the scale s(x)). Too few scores for
@@ -173,11 +184,31 @@ class AbsoluteResidualConformal:
         self._require_calibrated()
         return self._served if finite else self._exact
 
+    def half_width_at(self, alpha: float | None = None) -> float:
+        """The half-width for level ``alpha``. None or the calibrated level: the served one
+        (``half_width(finite=True)``, adapted online). Any other level: the split-conformal
+        quantile of the stored scores (recency-weighted when calibrated so), without the
+        online adaptation; ValueError for a level the scores cannot support."""
+        self._require_calibrated()
+        if alpha is None or alpha == self.alpha:
+            return self.half_width(finite=True)
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+            raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+        width = self._quantile(float(alpha))
+        if math.isinf(width):
+            raise ValueError(
+                f"alpha={alpha:g} needs more calibration scores than the {len(self._sorted)} "
+                f"kept; the smallest level this interval supports is alpha={self.min_alpha():.4g}"
+            )
+        return width
+
     def interval(
-        self, y_pred: ArrayLike, scale: ArrayLike | None = None
+        self, y_pred: ArrayLike, scale: ArrayLike | None = None, alpha: float | None = None
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Lower and upper bounds around the forecasts ``y_pred`` at level ``alpha`` (None:
+        the calibrated level, as served)."""
         f = np.asarray(y_pred, dtype=np.float64)
-        width = self.half_width(finite=True) * _scales(scale, f.size).reshape(f.shape)
+        width = self.half_width_at(alpha) * _scales(scale, f.size).reshape(f.shape)
         return f - width, f + width
 
     def update(self, y_true: ArrayLike, y_pred: ArrayLike, scale: ArrayLike | None = None) -> Self:
@@ -239,14 +270,16 @@ class AbsoluteResidualConformal:
         model.set_online_state(alphas, fitted.get("log_weights", np.zeros(len(alphas))))
         return model
 
-    def save(self, directory: Path) -> Path:
+    def save(self, directory: PathLike) -> Path:
+        directory = Path(directory)
         meta, arrays = self.state()
         write_meta(directory, self, meta, CONFORMAL_FILE)
         np.savez(directory / "conformal_scores.npz", allow_pickle=False, **arrays)
         return directory
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
+    def load(cls, directory: PathLike) -> Self:
+        directory = Path(directory)
         meta = read_meta(directory, cls, CONFORMAL_FILE)
         with np.load(directory / "conformal_scores.npz", allow_pickle=False) as arrays:
             return cls.from_state(meta, dict(arrays))

@@ -24,6 +24,7 @@ from scipy.optimize import minimize
 
 from nba_forecast.models.base import (
     NotFittedError,
+    PathLike,
     check_margins,
     check_target,
     read_meta,
@@ -32,6 +33,7 @@ from nba_forecast.models.base import (
 from nba_forecast.models.baselines import DampedPersistence, LinearForecaster, Persistence
 from nba_forecast.models.conformal import AbsoluteResidualConformal, GameStateScale
 from nba_forecast.models.dejavu import Dejavu
+from nba_forecast.models.estimator import NamedEstimators
 from nba_forecast.models.lstm import LSTMForecaster
 
 logger = logging.getLogger(__name__)
@@ -80,7 +82,12 @@ def _winkler(y: NDArray, lower: NDArray, upper: NDArray, alpha: float) -> float:
     return float(np.mean(upper - lower + (2.0 / alpha) * miss))
 
 
-class HalftimeEnsemble:
+class HalftimeEnsemble(NamedEstimators):
+    """Components by name (``components``), their weights, and a conformal interval at level
+    ``alpha``. scikit-learn's protocol: ``get_params(deep=True)`` exposes each component as
+    ``name`` and ``name__parameter`` (``set_params(lstm__hidden_size=32)``), ``clone`` gives
+    an unfitted copy, ``score`` is R^2."""
+
     def __init__(
         self,
         components: dict[str, Any] | None = None,
@@ -184,14 +191,30 @@ class HalftimeEnsemble:
         """Point forecasts of the halftime margin."""
         return self._point(X)
 
-    def predict_details(self, X: ArrayLike) -> EnsemblePrediction:
-        """Forecast, 95% interval and each component's forecast."""
+    def predict_details(self, X: ArrayLike, alpha: float | None = None) -> EnsemblePrediction:
+        """Forecast, interval (at level ``alpha``; None: the calibrated level, as served)
+        and each component's forecast."""
         self._require("conformal_", "conformalize")
         parts = self.component_forecasts(X)
         forecast = self._combine(parts)
         scale = self.interval_scale(X)
-        lower, upper = self.conformal_.interval(forecast, scale)
+        lower, upper = self.conformal_.interval(forecast, scale, alpha)
         return EnsemblePrediction(forecast, lower, upper, parts, scale)
+
+    def predict_interval(
+        self, X: ArrayLike, alpha: float | None = None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Lower and upper bounds of the (1 - alpha) interval of each game. None: the
+        calibrated level with its online adaptation (what serving gives); another level:
+        the split-conformal quantile of the calibration scores (``min_alpha()`` is the
+        smallest they support; below it a ValueError)."""
+        details = self.predict_details(X, alpha)
+        return details.lower, details.upper
+
+    def min_alpha(self) -> float:
+        """The smallest interval level ``predict_interval`` supports."""
+        self._require("conformal_", "conformalize")
+        return self.conformal_.min_alpha()
 
     def analogs(self, X: ArrayLike, n_analogs: int = 5) -> pd.DataFrame | None:
         """Dejavu's ``n_analogs`` closest historical games to each query (see
@@ -343,8 +366,9 @@ class HalftimeEnsemble:
         return twin
 
     # -- persistence ---------------------------------------------------------------------
-    def save(self, directory: Path) -> Path:
+    def save(self, directory: PathLike) -> Path:
         self._require("conformal_", "conformalize")
+        directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         scale = getattr(self, "scale_", None)
         for name, model in self.components.items():
@@ -366,7 +390,8 @@ class HalftimeEnsemble:
         return directory
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
+    def load(cls, directory: PathLike) -> Self:
+        directory = Path(directory)
         meta = read_meta(directory, cls, ENSEMBLE_FILE)
         components = {}
         for name, class_name in meta["components"]:

@@ -23,6 +23,7 @@ from nba_forecast.models.base import (
     N_INPUT_MINUTES,
     FitExtras,
     Forecaster,
+    PathLike,
     check_margins,
     check_target,
     read_meta,
@@ -202,11 +203,12 @@ class LSTMForecaster(Forecaster):
         return X_[:, N_INPUT_MINUTES - 1] + change * self.scale
 
     # weights go to weights.pt as a state_dict; loading reads tensors only
-    def save(self, directory: Path) -> Path:
+    def save(self, directory: PathLike) -> Path:
         self._require_fitted()
+        directory = Path(directory)
         history = [float(v) for v in self.history_]
         fields = {
-            "params": self.get_params(),
+            "params": self.get_params(deep=False),
             "n_features_in": int(self.n_features_in_),
             "history": history,
         }
@@ -215,7 +217,8 @@ class LSTMForecaster(Forecaster):
         return directory
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
+    def load(cls, directory: PathLike) -> Self:
+        directory = Path(directory)
         meta = read_meta(directory, cls)
         model = cls(**meta["params"])
         n_features = int(meta["n_features_in"]) - N_INPUT_MINUTES

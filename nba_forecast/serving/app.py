@@ -189,6 +189,9 @@ def create_app(
     app.add_middleware(Timed, metrics=services.metrics)
 
     _predict_routes(app, services)
+    from nba_forecast.serving.batch import batch_routes  # it builds on this module's models
+
+    batch_routes(app, services, WRITES)
     _game_routes(app, services)
     _health_routes(app, services)
     status_routes(app, engine, services.games)
