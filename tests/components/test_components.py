@@ -13,8 +13,8 @@ from components.collect_predictions import collect_predictions
 from components.monitor_performance import monitor_performance
 from components.record_run import record_run
 from components.roll_forward import roll_forward
-from nba_forecast.lifecycle.kfp_adapter import TaskConfigError, model_artifact
 from nba_forecast.lifecycle.deployment import NotFoundError
+from nba_forecast.lifecycle.kfp_adapter import TaskConfigError, model_artifact
 from nba_forecast.storage.prediction_log import PredictionLog
 from nba_forecast.storage.registry import Registry
 
