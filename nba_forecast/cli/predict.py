@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,16 +28,16 @@ def _write(forecasts: pd.DataFrame, path: Path) -> None:
         frame.to_json(path, orient="records", indent=2)
 
 
-def _model(name: str, registry_url: str | None) -> tuple[str, HalftimeEnsemble]:
+def _model(name: str) -> tuple[str, HalftimeEnsemble]:
     """The version ``name`` resolves to, pulled into the model cache and loaded."""
+    from nba_forecast.cli.options import settings_or_fail
     from nba_forecast.lifecycle.deployment import open_registry
     from nba_forecast.models.ensemble import HalftimeEnsemble
-    from nba_forecast.settings import Settings
     from nba_forecast.storage.registry import RegistryError
 
-    settings = Settings()
+    settings = settings_or_fail()
     try:
-        registry = open_registry(settings, registry_url)
+        registry = open_registry(settings)
         version = registry.resolve(name)
         directory = registry.pull(version, settings.home.expanduser() / "model-cache" / version)
         return version, HalftimeEnsemble.load(directory)
@@ -46,10 +45,10 @@ def _model(name: str, registry_url: str | None) -> tuple[str, HalftimeEnsemble]:
         raise fail(f"model {name!r}: {error}") from None
 
 
-def _log_forecasts(forecasts: pd.DataFrame, version: str, alpha: float, url: str | None) -> str:
+def _log_forecasts(forecasts: pd.DataFrame, version: str, alpha: float) -> str:
     """Record the forecasts as served by ``version`` (arm A); what happened, in words."""
+    from nba_forecast.cli.options import settings_or_fail
     from nba_forecast.lifecycle.deployment import open_log
-    from nba_forecast.settings import Settings
     from nba_forecast.storage.prediction_log import PredictionRecord, same_forecast
 
     if "game_id" not in forecasts.columns or forecasts["game_id"].isna().any():
@@ -61,7 +60,7 @@ def _log_forecasts(forecasts: pd.DataFrame, version: str, alpha: float, url: str
         for r in forecasts.itertuples(index=False)
     ]  # fmt: skip
     try:
-        logged = open_log(Settings(), url).record_forecasts(requests)
+        logged = open_log(settings_or_fail()).record_forecasts(requests)
     except Exception as error:  # an unreachable or unmigrated database: one line, exit 2
         raise fail(f"the forecasts could not be logged: {error}") from None
     earlier = sum(
@@ -85,19 +84,9 @@ def predict(
         float | None,
         typer.Option(help="interval level, e.g. 0.1 for 90% (default: the model's own)"),
     ] = None,
-    registry_url: Annotated[
-        str | None,
-        typer.Option(
-            help="registry (default NBA_FORECAST_REGISTRY_URL or ~/.nba-forecast/registry)"
-        ),
-    ] = None,
     log: Annotated[
         bool, typer.Option("--log", help="also record the forecasts in the prediction log")
     ] = False,
-    database_url: Annotated[
-        str | None, typer.Option(help="prediction log for --log (default: the settings')")
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show progress logs")] = False,
 ) -> None:
     """Forecast every game of a file: m_0..m_18, home_team, away_team, game_date (optional
     game_id, back_to_back). Pre-game features come from the shipped games before each date."""
@@ -105,15 +94,13 @@ def predict(
         raise fail(f"--out {destination}: expected a {', '.join(WRITERS)} file")
     if alpha is not None and not 0 < alpha < 1:
         raise fail(f"--alpha {alpha}: must be between 0 and 1 (0.05 gives 95% intervals)")
-    if verbose:
-        logging.getLogger("nba_forecast").setLevel(logging.INFO)
     from nba_forecast.forecast_table import forecast_details, read_games_table
 
     try:
         games = read_games_table(source)
     except ValueError as error:
         raise fail(str(error)) from None
-    version, ensemble = _model(model, registry_url)
+    version, ensemble = _model(model)
     with err.status(f"forecasting {len(games):,} games with {version}"):
         try:
             forecasts, X = forecast_details(ensemble, games, alpha=alpha)
@@ -125,7 +112,7 @@ def predict(
         from nba_forecast.serving.engine import inputs_digest
 
         digests = [inputs_digest(X[i : i + 1]) for i in range(len(X))]
-        note = "; " + _log_forecasts(forecasts.assign(inputs=digests), version, level, database_url)
+        note = "; " + _log_forecasts(forecasts.assign(inputs=digests), version, level)
     try:
         _write(forecasts, destination)
     except OSError as error:

@@ -322,6 +322,8 @@ WRITES = [Depends(_authorized)]
 
 # -- forecasts -----------------------------------------------------------------------------
 def _predict_routes(app: FastAPI, services: Services) -> None:
+    from nba_forecast.serving.batch import unknown_teams  # it builds on this module's models
+
     engine, metrics = services.engine, services.metrics
 
     @app.post("/v1/predict", response_model=Forecast, dependencies=WRITES)
@@ -333,6 +335,9 @@ def _predict_routes(app: FastAPI, services: Services) -> None:
         return JSONResponse(_body(await _predict(request)))
 
     async def _predict(request: PredictRequest) -> Forecast:
+        problem = unknown_teams(engine, [request])
+        if problem:
+            raise HTTPException(422, problem)
         X = engine.row(request.margins, request.home_team, request.away_team, request.back_to_back)
         if request.game_id is None:
             scored = engine.score("adhoc", X)

@@ -56,19 +56,29 @@ class BatchRequest(StrictBody):
     log: bool = Field(False, description="log each game's forecast (every game needs an id)")
 
 
-def check_games(engine: ForecastEngine, games: list[PredictRequest], log: bool) -> None:
-    """422 for what the schema cannot see: unknown teams, a game twice, a missing id."""
+def unknown_teams(engine: ForecastEngine, games: list[PredictRequest]) -> str | None:
+    """What is wrong with the games' team names, or None: a team the model has no strength
+    for is refused, never forecast as an average team."""
     known = set(engine.team_strength)
     unknown: dict[str, list[int]] = {}
     for i, game in enumerate(games):
         for team in (game.home_team, game.away_team):
             if team is not None and team not in known:
                 unknown.setdefault(team, []).append(i)
-    if unknown:
+    if not unknown:
+        return None
+    if len(games) == 1:
+        listed = ", ".join(repr(team) for team in unknown)
+    else:
         listed = "; ".join(f"{team!r} in games {rows[:10]}" for team, rows in unknown.items())
-        raise HTTPException(
-            422, f"unknown team(s): {listed}; known teams: {', '.join(sorted(known)) or 'none'}"
-        )
+    return f"unknown team(s): {listed}; known teams: {', '.join(sorted(known)) or 'none'}"
+
+
+def check_games(engine: ForecastEngine, games: list[PredictRequest], log: bool) -> None:
+    """422 for what the schema cannot see: unknown teams, a game twice, a missing id."""
+    problem = unknown_teams(engine, games)
+    if problem:
+        raise HTTPException(422, problem)
     ids = [g.game_id for g in games if g.game_id is not None]
     twice = sorted(game for game, n in Counter(ids).items() if n > 1)
     if twice:

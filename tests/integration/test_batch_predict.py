@@ -305,3 +305,14 @@ def test_batch_needs_the_token_when_the_server_has_one(deployed: dict, server: d
     assert client.post("/v1/predict/batch", json=body).status_code == 401
     headers = {"Authorization": "Bearer s3cret"}
     assert client.post("/v1/predict/batch", json=body, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("team", ["XYZ", "TOO"])
+def test_single_predict_refuses_an_unknown_team_too(
+    server: dict, deployed: dict, team: str
+) -> None:
+    game = _games(deployed, 1, with_id=False)[0]
+    response = server["client"].post("/v1/predict", json={**game, "home_team": team})
+    assert response.status_code == 422, response.text
+    assert f"unknown team(s): {team!r}" in response.json()["detail"]
+    assert server["log"].counts()["predictions"] == 0
