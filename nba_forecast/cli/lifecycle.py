@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from nba_forecast.cli.console import check_table_path, fail, out, write_table
+from nba_forecast.cli.console import check_table_path, err, fail, out, write_table
 from nba_forecast.data.errors import DataError
 from nba_forecast.lifecycle.context import Context, StepResult, parse_as_of
 from nba_forecast.lifecycle.policy import Step
@@ -69,9 +69,13 @@ def run_cli_step(
 
     try:
         ctx = ctx or context()
-        results = (
-            [produce(ctx, step, when, **options)] if only else run_step(ctx, step, when, **options)
-        )
+        # a spinner on a terminal only (training can take minutes); nothing in a log file
+        with err.status(f"{step.kebab} ..."):
+            results = (
+                [produce(ctx, step, when, **options)]
+                if only
+                else run_step(ctx, step, when, **options)
+            )
     except STEP_ERRORS as error:
         raise fail(str(error).splitlines()[0] if str(error) else repr(error)) from None
     for result in results:
