@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from nba_forecast.cli.config import config_app
-from nba_forecast.cli.data import data_app
+from nba_forecast.cli.data import data_app, data_import, data_simulate, data_stats, data_validate
 from nba_forecast.cli.db import db_app
 from nba_forecast.cli.evaluate import evaluate
 from nba_forecast.cli.lifecycle import (
@@ -23,8 +23,16 @@ from nba_forecast.cli.lifecycle import (
     update_dejavu_command,
     validate_command,
 )
-from nba_forecast.cli.options import add_common_options
-from nba_forecast.cli.pipeline import pipeline_app, schedules_app
+from nba_forecast.cli.options import add_common_options, without_deployment
+from nba_forecast.cli.pipeline import (
+    compile_pipelines,
+    list_schedules,
+    pipeline_app,
+    render_schedules_file,
+    schedules_app,
+    submit_pipeline,
+    sync_schedules,
+)
 from nba_forecast.cli.predict import predict
 from nba_forecast.cli.registry import registry_app
 from nba_forecast.cli.replay import replay
@@ -61,6 +69,20 @@ COMMANDS: dict[str, Callable[..., None]] = {
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)
+without_deployment(
+    data_stats,
+    data_validate,
+    data_import,
+    data_simulate,
+    evaluate,
+    replay,
+    feed,
+    compile_pipelines,
+    submit_pipeline,
+    render_schedules_file,
+    list_schedules,
+    sync_schedules,
+)
 add_common_options(app)
 
 

@@ -40,6 +40,8 @@ COMMON_OPTIONS: dict[str, tuple[str, str]] = {
     "s3_endpoint_url": (ENV_PREFIX + "S3_ENDPOINT_URL", "S3-compatible server (MinIO)"),
 }
 SETTING_OF_OPTION = {"gitops_url": "gitops_repo"}
+# where a deployment is: given to a command that uses none, they are a mistake, not ignored
+DEPLOYMENT_OPTIONS = ("database_url", "registry_url", "gitops_url", "s3_endpoint_url")
 VERBOSE_ENV = ENV_PREFIX + "VERBOSE"
 PANEL = "Deployment (every command)"
 STARTED = time.perf_counter()  # the command's clock starts when the CLI is imported
@@ -146,6 +148,8 @@ def with_common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     if clash:
         raise TypeError(f"{command.__name__} declares common option(s) {sorted(clash)}")
 
+    uses_deployment = getattr(command, "uses_deployment", True)
+
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         global STARTED, _commands_run
@@ -153,6 +157,14 @@ def with_common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             STARTED = time.perf_counter()
         _commands_run += 1
         common = {name: kwargs.pop(name) for name in COMMON_NAMES if name in kwargs}
+        if not uses_deployment:
+            given = [n for n in DEPLOYMENT_OPTIONS if common.get(n) not in (None, "")]
+            if given:
+                flags = ", ".join("--" + n.replace("_", "-") for n in given)
+                raise fail(
+                    f"{flags}: this command does not use a deployment (it works on files and "
+                    "the shipped games); the option would be ignored"
+                )
         with applied(common):
             try:
                 settings = Settings.load()
@@ -167,6 +179,12 @@ def with_common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     wrapper.__annotations__ = {**hints, **{p.name: p.annotation for p in COMMON_PARAMETERS}}
     del wrapper.__wrapped__  # typer must read the new signature, not the original's
     return wrapper
+
+
+def without_deployment(*commands: Callable[..., Any]) -> None:
+    """Mark commands that use no database, registry or GitOps repository."""
+    for command in commands:
+        command.uses_deployment = False  # type: ignore[attr-defined]
 
 
 def add_common_options(app: typer.Typer) -> None:

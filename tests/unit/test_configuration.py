@@ -270,3 +270,10 @@ def test_collect_writes_the_format_of_its_extension(tmp_path: Path, suffix: str)
         assert out.read_text().strip() == "" or reader(out) is not None
     else:
         assert reader(out) is not None
+
+
+@pytest.mark.parametrize("command", [["replay"], ["data", "stats"], ["evaluate"]])
+def test_a_deployment_option_on_a_command_that_uses_none_is_an_error(command: list[str]) -> None:
+    result = run(*command, "--database-url", "sqlite:////tmp/x.db")
+    assert result.exit_code == 2
+    assert "--database-url: this command does not use a deployment" in result.output
