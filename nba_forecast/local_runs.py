@@ -70,6 +70,12 @@ def _condition_in_words(expression: str) -> str:
     return f"{task} returned {'' if operator == '==' else 'other than '}{value}"
 
 
+def local_name(component: str) -> str:
+    from kfp.local.executor_input_utils import get_local_task_resource_name
+
+    return str(get_local_task_resource_name(component))
+
+
 def planned_tasks(pipeline: Any) -> list[PlannedTask]:
     """Every task of a pipeline in the order it runs (dependencies first, sub-DAGs in
     place; the exit handler's task last), each with the condition it runs under."""
@@ -93,8 +99,8 @@ def planned_tasks(pipeline: Any) -> list[PlannedTask]:
                 component = spec.components[task.component_ref.name]
                 if component.dag.tasks:
                     walk(component.dag, where)
-                else:
-                    planned.append(PlannedTask(name, where))
+                else:  # the runner names a task after its component (rollout-ab-2)
+                    planned.append(PlannedTask(local_name(task.component_ref.name), where))
 
     walk(spec.root.dag, "")
     return planned

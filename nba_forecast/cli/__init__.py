@@ -23,7 +23,7 @@ from nba_forecast.cli.lifecycle import (
     update_dejavu_command,
     validate_command,
 )
-from nba_forecast.cli.options import add_common_options, without_deployment
+from nba_forecast.cli.options import add_common_options, with_root_options, without_deployment
 from nba_forecast.cli.pipeline import (
     compile_pipelines,
     list_schedules,
@@ -95,6 +95,7 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
+@with_root_options
 def _root(
     version: Annotated[
         bool,

@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nba_forecast.cli.console import fail, out
 from nba_forecast.cli.options import settings_or_fail
-from nba_forecast.lifecycle.deployment import open_log
+from nba_forecast.lifecycle.deployment import mask_url, open_log
 
 db_app = typer.Typer(help="The prediction log database.", no_args_is_help=True)
 
@@ -26,11 +26,18 @@ def db_upgrade(
     """Migrate the prediction log's tables to the latest revision (Alembic); a database
     that does not exist is an error unless --create."""
     settings = settings_or_fail()
-    target = settings.resolved_database_url()
+    target = mask_url(settings.resolved_database_url())  # never a password on the screen
     try:
-        counts = open_log(settings, create=create).counts()
+        counts = open_log(settings, create=create, initialize=True).counts()
     except (SQLAlchemyError, ValueError, RuntimeError) as error:  # RuntimeError: a refused step
-        raise fail(f"cannot migrate {target}: {str(error).splitlines()[0]}") from None
+        first = str(error).splitlines()[0]
+        hint = (
+            " (--create makes SQLite files; a PostgreSQL database is made by its server: "
+            "CREATE DATABASE)"
+            if "does not exist" in first and not target.startswith("sqlite")
+            else ""
+        )
+        raise fail(f"cannot migrate {target}: {first}{hint}") from None
     out.print(
         f"{target}: schema up to date ({counts['predictions']:,} predictions, "
         f"{counts['outcomes']:,} outcomes)",

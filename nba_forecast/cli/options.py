@@ -181,6 +181,32 @@ def with_common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def with_root_options(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """The app's callback, also taking the common options before the subcommand
+    (``nba-forecast --profile staging collect``): applied for the whole invocation."""
+    signature = inspect.signature(callback, eval_str=True)
+
+    @functools.wraps(callback)
+    def wrapper(ctx: typer.Context, *args: Any, **kwargs: Any) -> Any:
+        common = {name: kwargs.pop(name) for name in COMMON_NAMES if name in kwargs}
+        ctx.with_resource(applied(common))
+        return callback(*args, **kwargs)
+
+    context = inspect.Parameter(
+        "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+    )
+    params = [context, *signature.parameters.values(), *COMMON_PARAMETERS]
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    hints = get_type_hints(callback, include_extras=True)
+    wrapper.__annotations__ = {
+        **hints,
+        "ctx": typer.Context,
+        **{p.name: p.annotation for p in COMMON_PARAMETERS},
+    }
+    del wrapper.__wrapped__
+    return wrapper
+
+
 def without_deployment(*commands: Callable[..., Any]) -> None:
     """Mark commands that use no database, registry or GitOps repository."""
     for command in commands:

@@ -92,6 +92,8 @@ def predict(
     game_id, back_to_back). Pre-game features come from the shipped games before each date."""
     if destination.suffix not in WRITERS:
         raise fail(f"--out {destination}: expected a {', '.join(WRITERS)} file")
+    if destination.resolve() == source.resolve():
+        raise fail(f"--out {destination} is the --in file: the games would be overwritten")
     if alpha is not None and not 0 < alpha < 1:
         raise fail(f"--alpha {alpha}: must be between 0 and 1 (0.05 gives 95% intervals)")
     from nba_forecast.forecast_table import forecast_details, read_games_table

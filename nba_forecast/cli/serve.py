@@ -66,10 +66,12 @@ def serve(
             )
         run_cli_step(Step.BOOTSTRAP, None, ctx=ctx)
     try:
-        open_log(settings, create=bootstrap).engine.dispose()  # upgrades the tables once
+        # the server owns the log's schema: it adds the tables to an empty database once
+        open_log(settings, create=bootstrap, initialize=True).engine.dispose()
     except OperationalError as error:
         first = str(error).splitlines()[0]
-        if not settings.resolved_database_url().startswith("postgres"):
+        # a database that does not exist is a wrong URL, not an outage to spool through
+        if not settings.resolved_database_url().startswith("postgres") or "does not exist" in first:
             raise fail(f"prediction log: {first}") from None
         # the database server is down: serve anyway, forecasts spool until it answers (a
         # pod that restarts during an outage must not crash-loop with its spool waiting)

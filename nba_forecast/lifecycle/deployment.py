@@ -28,16 +28,35 @@ def require_database(url: str) -> None:
     path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
     if not path.is_file():
         raise NotFoundError(
-            f"no database at {path} (database_url {url}): check the URL, or create it with "
+            f"no database at {path}: check database_url, or create it with "
             f"`nba-forecast db upgrade --create --database-url {url}`"
         )
 
 
+# what a registry's root holds; a folder or bucket with other things in it is not one
+REGISTRY_ENTRIES = ("versions", "aliases.json", "promotions", "rollouts", "runs")
+
+
 def require_registry(registry: Registry) -> None:
-    if not registry.store.root_exists():
+    """The registry's folder or bucket exists and holds a registry (or nothing yet); an
+    unreachable store is one line, not a traceback."""
+    store = registry.store
+    try:
+        exists = store.root_exists()
+        tops = store.top_names() if exists else set()
+    except Exception as error:  # boto raises many types: credentials, connection, auth
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise NotFoundError(f"cannot reach the registry at {store.url}: {first}") from None
+    if not exists:
         raise NotFoundError(
-            f"no registry at {registry.store.url}: check registry_url, or make one with "
+            f"no registry at {store.url}: check registry_url, or make one with "
             "`nba-forecast bootstrap --registry-url URL`"
+        )
+    strange = sorted(t for t in tops if t not in REGISTRY_ENTRIES and not t.startswith("."))
+    if strange and not tops & set(REGISTRY_ENTRIES):
+        raise NotFoundError(
+            f"{store.url} is not a model registry (it holds {', '.join(strange[:5])}): check "
+            "registry_url"
         )
 
 
@@ -52,13 +71,55 @@ def open_registry(settings: Settings, url: str | None = None, *, create: bool = 
     return registry
 
 
-def open_log(settings: Settings, url: str | None = None, *, create: bool = False) -> PredictionLog:
-    """The prediction log (migrated to the latest schema); a configured SQLite file that
-    does not exist is an error unless ``create`` or it is the embedded default."""
+def open_log(
+    settings: Settings, url: str | None = None, *, create: bool = False, initialize: bool = False
+) -> PredictionLog:
+    """The prediction log, migrated to the latest schema. A named SQLite file that does not
+    exist is an error unless ``create``; a database without the log's tables (another
+    application's, an empty one) is an error unless ``create`` or ``initialize`` (what
+    `db upgrade` and the server do); the embedded default is made on first use."""
     target = url or settings.resolved_database_url()
     if not create and (url is not None or settings.database_url is not None):
         require_database(target)
+        if not initialize:
+            require_log_tables(target)
     return PredictionLog.open(target)
+
+
+def require_log_tables(url: str) -> None:
+    from sqlalchemy import inspect
+
+    log = PredictionLog(url)
+    try:
+        tables = set(inspect(log.engine).get_table_names())
+    finally:
+        log.engine.dispose()
+    if "predictions" not in tables:
+        raise NotFoundError(
+            f"{mask_url(url)} holds no prediction log (no predictions table): check the URL, "
+            "or add the tables with `nba-forecast db upgrade`"
+        )
+
+
+def require_gitops(location: str | Path, create: bool) -> str | Path:
+    """A named local GitOps repository must exist (a typo must not start a new repository
+    that no server follows); a remote is checked when it is cloned."""
+    from nba_forecast.lifecycle.gitops import is_remote
+
+    path = Path(str(location)).expanduser()
+    if not create and not is_remote(str(location)) and not path.is_dir():
+        raise NotFoundError(
+            f"no GitOps repository at {path}: check gitops_url (the repository the servers' "
+            "routing comes from)"
+        )
+    return location
+
+
+def mask_url(url: str) -> str:
+    """A URL fit to print: its password as ****."""
+    from nba_forecast.settings import mask
+
+    return mask("database_url", url)
 
 
 def _load_games_file(location: str | Path, endpoint_url: str | None):  # type: ignore[no-untyped-def]
@@ -115,7 +176,9 @@ def build_context(
         games=games
         or shipped_games_plus(settings.games_uri, endpoint_url=settings.s3_endpoint_url),
         gitops=gitops_target(
-            gitops_repo or settings.resolved_gitops_repo(),
+            require_gitops(gitops_repo or settings.resolved_gitops_repo(), create)
+            if gitops_repo is not None or settings.gitops_repo is not None
+            else settings.resolved_gitops_repo(),
             environment or settings.environment,
             workdir=settings.home.expanduser(),
             pull_request=bool(pull_request),

@@ -71,6 +71,10 @@ class ObjectStore(ABC):
         """Whether the store itself (folder, bucket) is there."""
 
     @abstractmethod
+    def top_names(self, limit: int = 100) -> set[str]:
+        """Up to ``limit`` names at the store's top level (files and folders), cheaply."""
+
+    @abstractmethod
     def list(self, prefix: str = "") -> list[str]:
         """Keys under ``prefix``, sorted."""
 
@@ -95,6 +99,15 @@ class FileStore(ObjectStore):
 
     def root_exists(self) -> bool:
         return self.root.is_dir()
+
+    def top_names(self, limit: int = 100) -> set[str]:
+        names: set[str] = set()
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                names.add(entry.name)
+                if len(names) >= limit:
+                    break
+        return names
 
     def get_with_etag(self, key: str) -> tuple[bytes, str]:
         try:
@@ -197,6 +210,17 @@ class S3Store(ObjectStore):
                 return False
             raise
         return True
+
+    def top_names(self, limit: int = 100) -> set[str]:
+        base = f"{self.prefix}/" if self.prefix else ""
+        page = self.client.list_objects_v2(
+            Bucket=self.bucket, Prefix=base, Delimiter="/", MaxKeys=limit
+        )
+        names = {item["Key"][len(base) :] for item in page.get("Contents", [])}
+        names |= {
+            item["Prefix"][len(base) :].rstrip("/") for item in page.get("CommonPrefixes", [])
+        }
+        return names
 
     def _key(self, key: str) -> str:
         check_key(key)
