@@ -137,6 +137,7 @@ def _games_file(deployed: dict, path: Path, edit: Any) -> str:
          r"production\)"),
         (["--model", "0123456789abcdef"], r"model '0123456789abcdef': no version 0123456789abcdef"),
         (["--alpha", "1.5"], r"--alpha 1.5: must be between 0 and 1"),
+        (["--in", "{columns}", "--out", "{columns}"], r"is the --in file: the games would be"),
         (["--in", "{columns}"], r"lacks column\(s\) m_7; it needs game_date"),
         (["--in", "{team}"], r"unknown team\(s\) 'XYZ' in row 2 \(0021300202\)"),
         (["--in", "{no_ids}", "--log"], r"--log needs a game_id for every game"),

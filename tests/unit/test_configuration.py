@@ -277,3 +277,88 @@ def test_a_deployment_option_on_a_command_that_uses_none_is_an_error(command: li
     result = run(*command, "--database-url", "sqlite:////tmp/x.db")
     assert result.exit_code == 2
     assert "--database-url: this command does not use a deployment" in result.output
+
+
+# -- what the hostile review found ----------------------------------------------------------
+@pytest.mark.postgres
+def test_a_database_without_the_log_is_an_error_and_db_upgrade_masks_passwords(
+    pg_schema_url: str, tmp_path: Path
+) -> None:
+    """An empty (or another application's) database is not a prediction log: reading it
+    is an error, not "0 rows" with our tables quietly added; `db upgrade` adds them."""
+    with_password = pg_schema_url.replace("postgres@", "postgres:hunter2secret@", 1)
+    home = ["--home", str(tmp_path / "h")]
+    result = run("collect", "--database-url", with_password, *home)
+    assert result.exit_code == 2, result.output
+    assert "holds no prediction log" in result.output and "db upgrade" in result.output
+    assert "hunter2secret" not in result.output
+    upgraded = run("db", "upgrade", "--database-url", with_password, *home)
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "schema up to date" in upgraded.output and "hunter2secret" not in upgraded.output
+    assert "postgres:****@" in upgraded.output
+    assert run("collect", "--database-url", with_password, *home).exit_code == 0
+
+
+def test_another_applications_sqlite_file_is_not_a_log(tmp_path: Path) -> None:
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE invoices (id INTEGER)")
+    result = run("monitor", "--database-url", f"sqlite:///{other}", "--home", str(tmp_path / "h"))
+    assert result.exit_code == 2 and "holds no prediction log" in result.output
+    with sqlite3.connect(other) as connection:
+        tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+    assert tables == {"invoices"}
+
+
+def test_a_folder_that_is_not_a_registry_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "predictions.db").write_text("")
+    for command in (["registry", "list"], ["registry", "card", "production"]):
+        result = run(*command, "--registry-url", tmp_path.as_uri())
+        assert result.exit_code == 2 and "is not a model registry" in result.output
+    assert not (tmp_path / "versions").exists()
+
+
+def test_an_unreachable_s3_registry_is_one_line(tmp_path: Path) -> None:
+    result = run(
+        "registry",
+        "list",
+        "--registry-url",
+        "s3://bucket/prefix",
+        "--s3-endpoint-url",
+        "http://127.0.0.1:1",
+        env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_MAX_ATTEMPTS": "1"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "cannot reach the registry at s3://bucket/prefix" in result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) <= 3
+
+
+def test_a_gitops_path_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    result = run(
+        "roll-forward",
+        "production",
+        "--reason",
+        "x",
+        "--gitops-url",
+        str(tmp_path / "gitpos"),
+        "--home",
+        str(tmp_path / "h"),
+    )
+    assert result.exit_code == 2 and "no GitOps repository at" in result.output
+    assert not (tmp_path / "gitpos").exists()
+
+
+def test_options_before_the_subcommand(tmp_path: Path, config: Path) -> None:
+    result = run("--config", str(config), "--profile", "staging", "config", "show")
+    assert result.exit_code == 0, result.output
+    assert "option --profile" not in result.output  # the profile is not a setting
+    assert "[profiles.staging]" in result.output
+    result = run("--home", str(tmp_path / "h2"), "config", "show")
+    assert "home            = " + str(tmp_path / "h2") in result.output
+    assert "[option --home]" in result.output
+    missing = run("--database-url", f"sqlite:///{tmp_path / 'nope.db'}", "collect")
+    assert missing.exit_code == 2 and "no database at" in missing.output
+    assert "NBA_FORECAST_DATABASE_URL" not in os.environ

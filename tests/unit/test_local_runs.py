@@ -89,3 +89,22 @@ def test_images_built_from_another_commit_are_stale() -> None:
     }
     assert stale_images(built, "abc") == ["b"]
     assert stale_images(built, "unknown") == []
+
+
+def test_the_plan_names_tasks_as_the_runner_does_and_in_the_order_they_run() -> None:
+    """Two `rollout-ab` tasks in different branches: the local runner calls the second
+    `rollout-ab-2` (after its component); the exit handler's task comes last."""
+    from nba_forecast.cli.pipeline import _pipelines
+    from nba_forecast.local_runs import TaskOutcome, planned_tasks, with_skipped
+
+    plan = planned_tasks(_pipelines()["continuous_improvement"])
+    names = [task.task for task in plan]
+    assert len(names) == len(set(names)) and names[-1] == "record-run"
+    assert names.index("retrain-lstm") < names.index("rollout-ab-2")
+    ran = [TaskOutcome(n, "succeeded", 1.0) for n in ("collect-predictions", "record-run")]
+    rows = with_skipped(ran, plan)
+    assert [r.task for r in rows] == names
+    skipped = {r.task: r.why for r in rows if r.status == "skipped"}
+    assert skipped["recalibrate-conformal"] == "runs only if collect-predictions returned true"
+    failed = with_skipped([TaskOutcome("collect-predictions", "failed", 1.0)], plan)
+    assert {r.status for r in failed[1:]} == {"not run"}
