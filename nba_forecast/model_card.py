@@ -148,6 +148,9 @@ def card_format(path_suffix: str, requested: str | None = None) -> str:
         fmt = {"md": "md", "markdown": "md", "html": "html"}.get(requested.lower())
         if fmt is None:
             raise ValueError(f"unknown card format {requested!r}: md or html")
+        implied = FORMATS.get(path_suffix.lower())
+        if implied is not None and implied != fmt:
+            raise ValueError(f"--format {requested} contradicts the {path_suffix} file name")
         return fmt
     fmt = FORMATS.get(path_suffix.lower())
     if fmt is None:

@@ -197,6 +197,7 @@ def _this_machine_settings() -> Iterator[None]:
     the environment the task processes inherit (pipeline parameters still win)."""
     from nba_forecast.cli.options import settings_or_fail
     from nba_forecast.lifecycle.deployment import open_log
+    from nba_forecast.lifecycle.gitops import ensure_repo
     from nba_forecast.local_runs import environ
 
     settings = settings_or_fail()
@@ -204,6 +205,8 @@ def _this_machine_settings() -> Iterator[None]:
         open_log(settings).engine.dispose()
     if settings.registry_url is None:
         (settings.home.expanduser() / "registry").mkdir(parents=True, exist_ok=True)
+    if settings.gitops_repo is None:
+        ensure_repo(Path(settings.resolved_gitops_repo()))
     values = {
         "NBA_FORECAST_DATABASE_URL": settings.resolved_database_url(),
         "NBA_FORECAST_REGISTRY_URL": settings.resolved_registry_url(),

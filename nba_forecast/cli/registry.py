@@ -169,8 +169,13 @@ def registry_card(
     interval, intended use."""
     from nba_forecast.model_card import build_card, card_format
 
+    if destination is not None and destination.is_dir():
+        raise fail(f"--out {destination} is a folder; give a file name (card.md or card.html)")
     try:
-        chosen = card_format(destination.suffix if destination else ".md", fmt)
+        if destination is None:  # stdout: Markdown unless --format says otherwise
+            chosen = card_format("", fmt or "md")
+        else:
+            chosen = card_format(destination.suffix, fmt)
     except ValueError as error:
         raise fail(str(error)) from None
     registry = _registry()

@@ -103,11 +103,16 @@ def require_log_tables(url: str) -> None:
 
 def require_gitops(location: str | Path, create: bool) -> str | Path:
     """A named local GitOps repository must exist (a typo must not start a new repository
-    that no server follows); a remote is checked when it is cloned."""
-    from nba_forecast.lifecycle.gitops import is_remote
+    that no server follows) unless ``create`` (made then); a remote is checked when it is
+    cloned."""
+    from nba_forecast.lifecycle.gitops import ensure_repo, is_remote
 
     path = Path(str(location)).expanduser()
-    if not create and not is_remote(str(location)) and not path.is_dir():
+    if is_remote(str(location)):
+        return location
+    if create:
+        ensure_repo(path)
+    elif not path.is_dir():
         raise NotFoundError(
             f"no GitOps repository at {path}: check gitops_url (the repository the servers' "
             "routing comes from)"

@@ -294,3 +294,17 @@ def test_card_bad_input_is_one_line(
     result = run("registry", "card", *args, "--registry-url", lifecycle.store)
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_card_format_and_file_name_must_agree(tmp_path: Path) -> None:
+    from nba_forecast.model_card import card_format
+
+    with pytest.raises(ValueError, match=r"--format md contradicts the \.html file name"):
+        card_format(".html", "md")
+    assert card_format("", "html") == "html" and card_format(".htm") == "html"
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    (tmp_path / "reg").mkdir()
+    result = run("registry", "card", "production", "--out", str(folder), "--registry-url",
+                 (tmp_path / "reg").as_uri())  # fmt: skip
+    assert result.exit_code == 2 and "is a folder" in result.output
