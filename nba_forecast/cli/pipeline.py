@@ -275,11 +275,11 @@ def _run_in_containers(
     variables = {**pod_env.variables, **overrides}
     sources = {**pod_env.sources, **{k: "--set-env" for k in overrides}}
     secret_variables = {v for secret in SECRETS for v in secret.keys.values()}
-    if verbosity() > 0:
-        out.print(f"task environment (overlay {env}; Secret values masked):", highlight=False)
-        for key in sorted(variables):
-            shown = _masked(key, variables[key], sources[key], secret_variables)
-            out.print(f"  {key}={shown}  [{sources[key]}]", highlight=False, markup=False)
+    # what the Pods get is part of the result here: short, and where a wrong value shows
+    out.print(f"task environment (overlay {env}; Secret values masked):", highlight=False)
+    for key in sorted(variables):
+        shown = _masked(key, variables[key], sources[key], secret_variables)
+        out.print(f"  {key}={shown}  [{sources[key]}]", highlight=False, markup=False)
     token = uuid.uuid4().hex
     with docker_api(docker_host):
         built = require_images(set(images.values()))
