@@ -234,7 +234,9 @@ def _test_decision(test: Rollout) -> Decision:
     versions = f"{test.challenger} vs {test.champion}"
     so_far = (
         f"{test.n} paired games, challenger {test.mean_difference:+.3f} points of absolute "
-        "error per game (negative: better)"
+        f"error per game (negative: better) {test.why_undecided()}"
+        if test.n
+        else f"no paired games yet {test.why_undecided()}"
     )
     if test.decision is None:
         return Decision(
