@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from nba_forecast.lifecycle.validate import VALIDATION_REPORT, p_text
+from nba_forecast.evaluation.paired_tests import p_text
+from nba_forecast.lifecycle.validate import VALIDATION_REPORT
 from nba_forecast.storage.registry import Registry, RegistryError, VersionManifest
 
 NOT_RECORDED = "not recorded"

@@ -198,14 +198,16 @@ class Settings(BaseSettings):
 
 
 # -- what `config show` prints -----------------------------------------------------------
-def describe_source(field: str, options: dict[str, str] | None = None) -> str:
+def describe_source(
+    field: str, options: dict[str, str] | None = None, config: ConfigFile | None = None
+) -> str:
     """Where ``field``'s value comes from: the option, variable, file or the default."""
     if options and field in options:
         return options[field]
     for name in _env_names(field):
         if os.environ.get(name, "") != "":
             return f"env {name}"
-    config = ConfigFile.find()
+    config = config or ConfigFile.find()
     if field in config.values:
         return f"{config.path} [profiles.{config.profile}]"
     return "default"
@@ -234,9 +236,10 @@ def resolved_rows(settings: Settings, options: dict[str, str]) -> list[tuple[str
         "gitops_repo": settings.resolved_gitops_repo(),
     }
     rows = []
+    config = ConfigFile.find()  # read once, not once per setting
     for field in Settings.model_fields:
         value = resolved.get(field, getattr(settings, field))
-        source = describe_source(field, options)
+        source = describe_source(field, options, config)
         if source == "default" and field in resolved:
             source = "default (under home)"
         rows.append((PUBLIC_NAMES.get(field, field), mask(field, value), source))

@@ -54,8 +54,8 @@ def check_table_path(path: Path) -> Path:
     before any work is done (a .xlsx must not quietly hold CSV)."""
     if path.suffix.lower() not in TABLE_FORMATS:
         raise fail(
-            f"--out {path}: unknown format {path.suffix or '(no extension)'!r}; "
-            f"use {', '.join(TABLE_FORMATS)}"
+            f"--out {path}: expected a {', '.join(TABLE_FORMATS)} file (unknown format "
+            f"{path.suffix or '(no extension)'!r})"
         )
     if path.is_dir():
         raise fail(f"--out {path} is a folder; give a file name")
@@ -69,7 +69,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
         if suffix == ".parquet":
             frame.to_parquet(path, index=False)
         elif suffix == ".json":
-            frame.to_json(path, orient="records", date_format="iso", indent=1)
+            frame.to_json(path, orient="records", date_format="iso", indent=2)
         else:
             frame.to_csv(path, index=False)
     except OSError as error:

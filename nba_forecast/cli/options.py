@@ -133,10 +133,9 @@ def configure_logging(settings_level: str) -> None:
     """Warnings by default; ``-v`` info, ``-vv`` debug (ours and the libraries')."""
     level = {0: settings_level, 1: "INFO"}.get(verbosity(), "DEBUG")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    if verbosity() == 0:
-        # migrations and the KFP runner narrate every step at INFO: not what a user reads
-        for chatty in ("alembic", "kfp", "urllib3", "botocore", "docker"):
-            logging.getLogger(chatty).setLevel(logging.WARNING)
+    # migrations and the KFP runner narrate every step at INFO: not what a user reads
+    for chatty in ("alembic", "kfp", "urllib3", "botocore", "docker"):
+        logging.getLogger(chatty).setLevel(logging.WARNING if verbosity() == 0 else logging.NOTSET)
 
 
 def with_common_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -166,25 +165,32 @@ def with_common_options(command: Callable[..., Any]) -> Callable[..., Any]:
                     "the shipped games); the option would be ignored"
                 )
         with applied(common):
-            try:
-                settings = Settings.load()
-            except ConfigError as error:
-                raise fail(str(error)) from None
-            configure_logging(settings.log_level)
+            configure_logging(settings_or_fail().log_level)
             return command(*args, **kwargs)
 
-    params = list(signature.parameters.values())
-    wrapper.__signature__ = signature.replace(parameters=params + COMMON_PARAMETERS)  # type: ignore[attr-defined]
-    hints = get_type_hints(command, include_extras=True)
-    wrapper.__annotations__ = {**hints, **{p.name: p.annotation for p in COMMON_PARAMETERS}}
-    del wrapper.__wrapped__  # typer must read the new signature, not the original's
+    return _with_parameters(wrapper, command, [], COMMON_PARAMETERS)
+
+
+def _with_parameters(
+    wrapper: Callable[..., Any],
+    original: Callable[..., Any],
+    before: list[inspect.Parameter],
+    after: list[inspect.Parameter],
+) -> Callable[..., Any]:
+    """``wrapper`` with the original's parameters between ``before`` and ``after``: typer
+    reads the signature and the annotations, so both are set (and not the original's)."""
+    signature = inspect.signature(original, eval_str=True)
+    params = [*before, *signature.parameters.values(), *after]
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    hints = get_type_hints(original, include_extras=True)
+    wrapper.__annotations__ = {**hints, **{p.name: p.annotation for p in [*before, *after]}}
+    del wrapper.__wrapped__  # type: ignore[attr-defined]
     return wrapper
 
 
 def with_root_options(callback: Callable[..., Any]) -> Callable[..., Any]:
     """The app's callback, also taking the common options before the subcommand
     (``nba-forecast --profile staging collect``): applied for the whole invocation."""
-    signature = inspect.signature(callback, eval_str=True)
 
     @functools.wraps(callback)
     def wrapper(ctx: typer.Context, *args: Any, **kwargs: Any) -> Any:
@@ -195,16 +201,7 @@ def with_root_options(callback: Callable[..., Any]) -> Callable[..., Any]:
     context = inspect.Parameter(
         "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
     )
-    params = [context, *signature.parameters.values(), *COMMON_PARAMETERS]
-    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-    hints = get_type_hints(callback, include_extras=True)
-    wrapper.__annotations__ = {
-        **hints,
-        "ctx": typer.Context,
-        **{p.name: p.annotation for p in COMMON_PARAMETERS},
-    }
-    del wrapper.__wrapped__
-    return wrapper
+    return _with_parameters(wrapper, callback, [context], COMMON_PARAMETERS)
 
 
 def without_deployment(*commands: Callable[..., Any]) -> None:

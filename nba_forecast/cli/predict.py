@@ -8,24 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nba_forecast.cli.console import err, fail, out
+from nba_forecast.cli.console import check_table_path, err, fail, out, write_table
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from nba_forecast.models.ensemble import HalftimeEnsemble
-
-WRITERS = (".parquet", ".csv", ".json")
-
-
-def _write(forecasts: pd.DataFrame, path: Path) -> None:
-    frame = forecasts.assign(game_date=forecasts["game_date"].dt.strftime("%Y-%m-%d"))
-    if path.suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    elif path.suffix == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_json(path, orient="records", indent=2)
 
 
 def _model(name: str) -> tuple[str, HalftimeEnsemble]:
@@ -90,8 +78,7 @@ def predict(
 ) -> None:
     """Forecast every game of a file: m_0..m_18, home_team, away_team, game_date (optional
     game_id, back_to_back). Pre-game features come from the shipped games before each date."""
-    if destination.suffix not in WRITERS:
-        raise fail(f"--out {destination}: expected a {', '.join(WRITERS)} file")
+    check_table_path(destination)
     if destination.resolve() == source.resolve():
         raise fail(f"--out {destination} is the --in file: the games would be overwritten")
     if alpha is not None and not 0 < alpha < 1:
@@ -115,10 +102,8 @@ def predict(
 
         digests = [inputs_digest(X[i : i + 1]) for i in range(len(X))]
         note = "; " + _log_forecasts(forecasts.assign(inputs=digests), version, level)
-    try:
-        _write(forecasts, destination)
-    except OSError as error:
-        raise fail(f"--out {destination}: {error}") from None
+    dated = forecasts.assign(game_date=forecasts["game_date"].dt.strftime("%Y-%m-%d"))
+    write_table(dated, destination)
     out.print(
         f"{len(forecasts):,} games forecast by {version} ({model}), {1 - level:.0%} intervals; "
         f"wrote {destination}{note}",

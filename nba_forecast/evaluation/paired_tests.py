@@ -18,6 +18,11 @@ class DMResult:
     n: int
 
 
+def p_text(p_value: float) -> str:
+    """A p-value as people read it: "p < 0.0001" rather than "p = 0.0000"."""
+    return "p < 0.0001" if p_value < 1e-4 else f"p = {p_value:.4f}"
+
+
 def diebold_mariano(
     candidate_errors: ArrayLike,
     reference_errors: ArrayLike,

@@ -79,25 +79,23 @@ def open_log(
     application's, an empty one) is an error unless ``create`` or ``initialize`` (what
     `db upgrade` and the server do); the embedded default is made on first use."""
     target = url or settings.resolved_database_url()
-    if not create and (url is not None or settings.database_url is not None):
-        require_database(target)
-        if not initialize:
-            require_log_tables(target)
-    return PredictionLog.open(target)
+    if create or (url is None and settings.database_url is None):
+        return PredictionLog.open(target)  # made (and its folder) if it is not there
+    require_database(target)
+    log = PredictionLog(target)
+    if not initialize:
+        require_log_tables(log)
+    return log.migrate()
 
 
-def require_log_tables(url: str) -> None:
+def require_log_tables(log: PredictionLog) -> None:
     from sqlalchemy import inspect
 
-    log = PredictionLog(url)
-    try:
-        tables = set(inspect(log.engine).get_table_names())
-    finally:
+    if "predictions" not in inspect(log.engine).get_table_names():
         log.engine.dispose()
-    if "predictions" not in tables:
         raise NotFoundError(
-            f"{mask_url(url)} holds no prediction log (no predictions table): check the URL, "
-            "or add the tables with `nba-forecast db upgrade`"
+            f"{mask_url(log.url)} holds no prediction log (no predictions table): check the "
+            "URL, or add the tables with `nba-forecast db upgrade`"
         )
 
 

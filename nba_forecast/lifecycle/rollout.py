@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from scipy import stats
 
+from nba_forecast.evaluation.paired_tests import p_text
 from nba_forecast.routing import assign_arm
 
 Action = Literal["ramp", "promote", "rollback"] | None
@@ -50,11 +51,6 @@ class RolloutConfig:
             raise ValueError(f"ramp must be increasing shares in (0, 1], got {self.ramp}")
         if not 0 < self.alpha < 1 or self.tau <= 0:
             raise ValueError("alpha must be in (0, 1) and tau positive")
-
-
-def _p(value: float) -> str:
-    """A p-value as people read it: "< 0.0001" rather than "= 0.0000"."""
-    return "< 0.0001" if value < 1e-4 else f"= {value:.4f}"
 
 
 def msprt_p_value(n: int, mean: float, variance: float, tau: float) -> float:
@@ -146,7 +142,7 @@ class Rollout:
                     action,
                     f"sequential test after {self.n} paired games: "
                     f"challenger {mean:+.3f} points of absolute error per game "
-                    f"(always-valid p {_p(self.p_value)})",
+                    f"(always-valid {p_text(self.p_value)})",
                 )
         if self.n >= self.config.max_games:
             return self._final_decision()
@@ -166,7 +162,7 @@ class Rollout:
             )
         return (
             f"(no significant difference yet: challenger {self.mean_difference:+.3f} points per "
-            f"game, always-valid p {_p(self.p_value)} against {self.config.alpha:g}; it decides "
+            f"game, always-valid {p_text(self.p_value)} against {self.config.alpha:g}; it decides "
             f"by {self.config.max_games} paired games)"
         )
 
@@ -192,7 +188,7 @@ class Rollout:
             f"no decisive difference after {self.n} paired games: challenger {mean:+.3f} "
             f"points of absolute error per game (95% CI {mean - half:+.3f} to "
             f"{mean + half:+.3f}), {why} (non-inferiority margin {self.config.margin}, "
-            f"p {_p(p_value)})",
+            f"{p_text(p_value)})",
         )
 
     def _decide(self, action: Literal["promote", "rollback"], reason: str) -> Action:

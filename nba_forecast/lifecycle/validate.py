@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from nba_forecast.data.splits import order_dates
 from nba_forecast.evaluation.interval_tests import CoverageTest, kupiec_pof
 from nba_forecast.evaluation.metrics import forecast_metrics
-from nba_forecast.evaluation.paired_tests import diebold_mariano_losses
+from nba_forecast.evaluation.paired_tests import diebold_mariano_losses, p_text
 from nba_forecast.lifecycle.context import Context, StepResult
 from nba_forecast.lifecycle.policy import Step
 from nba_forecast.lifecycle.retrain import HOLDOUT_DAYS
@@ -99,11 +99,6 @@ def _interval_metrics(
     y: NDArray, forecast: NDArray, lower: NDArray, upper: NDArray
 ) -> dict[str, Any]:
     return forecast_metrics(y, forecast, lower, upper).as_dict()
-
-
-def p_text(p_value: float) -> str:
-    """A p-value as people read it: "p < 0.0001" rather than "p = 0.0000"."""
-    return "p < 0.0001" if p_value < 1e-4 else f"p = {p_value:.4f}"
 
 
 def _gate(name: str, rule: str, value: str, passed: bool) -> dict[str, Any]:

@@ -6,7 +6,6 @@ level the calibration supports, and the names importable from ``nba_forecast``."
 from __future__ import annotations
 
 import json
-import pickle
 import re
 import warnings
 from pathlib import Path
@@ -51,7 +50,8 @@ SHAPE_BOUND = {
     "check_estimators_fit_returns_self": "test_fit_keeps_parameters_and_returns_self",
     "check_estimators_nan_inf": "test_forecasters.py::test_bad_input (NaN)",
     "check_estimators_overwrite_params": "test_fit_keeps_parameters_and_returns_self",
-    "check_estimators_pickle": "test_pickle_and_directory_round_trips",
+    "check_estimators_pickle": "models are saved as directories, never pickled: "
+    "test_directory_round_trips",
     "check_f_contiguous_array_estimator": "test_inputs_of_other_types",
     "check_fit2d_1sample": "test_one_game_or_a_column_of_targets",
     "check_fit2d_predict1d": "test_predict_refuses_1d_input",
@@ -221,12 +221,11 @@ def test_score_is_r2(name: str, data: dict[str, Any], fitted: dict) -> None:
 
 
 @pytest.mark.parametrize("name", FACTORIES)
-def test_pickle_and_directory_round_trips(
+def test_directory_round_trips(
     name: str, data: dict[str, Any], fitted: dict, tmp_path: Path
 ) -> None:
     model = fitted[name]
     expected = model.predict(data["X_new"])
-    np.testing.assert_allclose(pickle.loads(pickle.dumps(model)).predict(data["X_new"]), expected)
     saved = model.save(str(tmp_path / name))  # a str: failed before (str has no `/`)
     assert isinstance(saved, Path)
     for loaded in (type(model).load(str(saved)), load_model(str(saved))):
